@@ -1,0 +1,215 @@
+"""Apply LF specs to tickets.
+
+:func:`apply_lfs` is the fast path: one vectorized pass per LF over the whole column (regex
+search through pandas, one matrix product for all exemplar LFs). :func:`to_snorkel_lfs`
+compiles the same specs into snorkel ``LabelingFunction`` objects for ``PandasLFApplier`` and
+``LFAnalysis``; both produce the identical label matrix (tests assert it).
+"""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from labeling_functions import ABSTAIN
+from labeling_functions.spec import LFSpec
+
+Embedder = Callable[[list[str]], np.ndarray]
+NEIGHBOR_CHUNK = 2048
+
+
+class Reference:
+    """The reference tickets ``neighbor`` LFs look up (normally the pool): ids, embeddings, fields."""
+
+    def __init__(self, frame: pd.DataFrame, embeddings: np.ndarray):
+        if len(frame) != len(embeddings):
+            raise ValueError("reference needs one embedding per ticket")
+        self.frame = frame.reset_index(drop=True)
+        self.emb = np.asarray(embeddings, dtype=np.float64)
+        self.pos = {t: i for i, t in enumerate(self.frame["ticket_id"])}
+        self._values: dict[str, np.ndarray] = {}
+
+    def values(self, field: str) -> np.ndarray:
+        if field not in self._values:
+            col = self.frame[field] if field in self.frame.columns else _meta_columns(self.frame, {field})[field]
+            self._values[field] = np.array([None if pd.isna(v) else v for v in col], dtype=object)
+        return self._values[field]
+
+    def neighbors(self, X: np.ndarray, ids: Sequence, k: int) -> np.ndarray:
+        """Indices of the ``k`` most similar reference tickets per row (a ticket never neighbours itself)."""
+        k = min(k, len(self.emb) - 1)
+        out = np.empty((len(X), k), dtype=np.int64)
+        for a in range(0, len(X), NEIGHBOR_CHUNK):
+            S = np.round(np.asarray(X[a:a + NEIGHBOR_CHUNK], dtype=np.float64) @ self.emb.T, SIM_DECIMALS)
+            for r, tid in enumerate(ids[a:a + NEIGHBOR_CHUNK]):
+                j = self.pos.get(tid)
+                if j is not None:
+                    S[r, j] = -np.inf
+            out[a:a + NEIGHBOR_CHUNK] = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        return out
+SIM_DECIMALS = 6  # similarities (float64) are rounded so the vectorized and row-wise paths agree
+
+
+def phrase_regex(phrases: Sequence[str]) -> re.Pattern:
+    """Case-insensitive, word-boundary regex matching any of ``phrases`` (whitespace-tolerant)."""
+    alts = sorted({r"\s+".join(map(re.escape, p.split())) for p in phrases}, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.IGNORECASE)
+
+
+class CompiledLF:
+    """A spec turned into matchers; ``row_vote`` and ``column_votes`` share them."""
+
+    def __init__(self, spec: LFSpec, label: int, exemplar_emb: np.ndarray | None = None,
+                 reference: Reference | None = None):
+        self.spec, self.label, self.kind = spec, label, spec.kind
+        p = spec.params
+        self.must: list[re.Pattern] = []
+        self.exclude: re.Pattern | None = None
+        if spec.kind == "keyword":
+            if p.any:
+                self.must.append(phrase_regex(p.any))
+            self.must.extend(phrase_regex([a]) for a in p.all)
+            self.exclude = phrase_regex(p.exclude) if p.exclude else None
+        elif spec.kind == "regex":
+            flags = re.IGNORECASE if p.ignore_case else 0
+            self.must.append(re.compile(p.pattern, flags))
+            self.exclude = re.compile(p.exclude_pattern, flags) if p.exclude_pattern else None
+        elif spec.kind == "exemplar":
+            if exemplar_emb is None:
+                raise ValueError(f"LF {spec.id}: exemplar LF needs exemplar embeddings (pass an embedder)")
+            self.ex_emb = np.asarray(exemplar_emb, dtype=np.float64)
+            self.ex_ids = list(p.exemplar_ids) or [None] * len(p.texts)
+            self.threshold = p.threshold
+        elif spec.kind == "metadata":
+            self.field = p.field
+            self.values = {p.equals} if isinstance(p.equals, str) else set(p.equals)
+        elif spec.kind == "neighbor":
+            if reference is None:
+                raise ValueError(f"LF {spec.id}: neighbor LF needs reference tickets (the pool)")
+            self.ref, self.field, self.k, self.min_share = reference, p.field, p.k, p.min_share
+            self.equals = p.equals
+
+    def neighbor_votes(self, nn: np.ndarray) -> np.ndarray:
+        share = (self.ref.values(self.field)[nn] == self.equals).sum(axis=1) / nn.shape[1]
+        return share >= self.min_share - 1e-12
+
+    # --- row-wise (snorkel) -------------------------------------------------------------
+    def row_vote(self, x) -> int:
+        if self.kind in ("keyword", "regex"):
+            t = x.text
+            ok = all(r.search(t) for r in self.must) and not (self.exclude and self.exclude.search(t))
+        elif self.kind == "exemplar":
+            sims = np.round(self.ex_emb @ np.asarray(x._emb, dtype=np.float64), SIM_DECIMALS)
+            sims = np.where([i is not None and i == x.ticket_id for i in self.ex_ids], -np.inf, sims)
+            ok = bool(sims.max() >= self.threshold)
+        elif self.kind == "neighbor":
+            nn = self.ref.neighbors(np.asarray(x._emb)[None, :], [x.ticket_id], self.k)
+            ok = bool(self.neighbor_votes(nn)[0])
+        else:
+            ok = _field_value(x, self.field) in self.values
+        return self.label if ok else ABSTAIN
+
+    # --- vectorized ---------------------------------------------------------------------
+    def column_votes(self, df: pd.DataFrame, meta: dict[str, pd.Series]) -> np.ndarray:
+        if self.kind in ("keyword", "regex"):
+            text = df["text"]
+            ok = np.ones(len(df), dtype=bool)
+            warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
+            for r in self.must:
+                ok &= text.str.contains(r, regex=True).to_numpy(dtype=bool)
+            if self.exclude is not None:
+                ok &= ~text.str.contains(self.exclude, regex=True).to_numpy(dtype=bool)
+        elif self.kind == "metadata":
+            col = df[self.field] if self.field in df.columns else meta[self.field]
+            ok = col.isin(self.values).to_numpy(dtype=bool)
+        else:
+            raise AssertionError("embedding LFs are applied in bulk")
+        return np.where(ok, self.label, ABSTAIN).astype(np.int16)
+
+
+def _field_value(x, field: str):
+    if field in x.index:
+        v = x[field]
+    else:
+        v = json.loads(x.metadata or "{}").get(field) if "metadata" in x.index else None
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+
+def _meta_columns(df: pd.DataFrame, fields: set[str]) -> dict[str, pd.Series]:
+    need = {f for f in fields if f not in df.columns}
+    if not need:
+        return {}
+    parsed = [json.loads(m) if isinstance(m, str) and m else {} for m in df.get("metadata", [None] * len(df))]
+    return {f: pd.Series([d.get(f) for d in parsed], index=df.index, dtype=object) for f in need}
+
+
+def compile_lfs(specs: Sequence[LFSpec], tags: Sequence[str], embed: Embedder | None = None,
+                reference: Reference | None = None) -> list[CompiledLF]:
+    index = {t: i for i, t in enumerate(tags)}
+    out = []
+    ex_specs = [s for s in specs if s.kind == "exemplar"]
+    ex_emb: dict[str, np.ndarray] = {}
+    if ex_specs:
+        if embed is None:
+            raise ValueError("exemplar LFs need an embedder")
+        texts = [t for s in ex_specs for t in s.params.texts]
+        emb = embed(texts)
+        k = 0
+        for s in ex_specs:
+            n = len(s.params.texts)
+            ex_emb[s.id] = emb[k:k + n]
+            k += n
+    for s in specs:
+        if s.tag not in index:
+            raise ValueError(f"LF {s.id}: tag {s.tag!r} is not in the tag list")
+        out.append(CompiledLF(s, index[s.tag], ex_emb.get(s.id), reference))
+    return out
+
+
+def apply_lfs(df: pd.DataFrame, compiled: Sequence[CompiledLF], embeddings: np.ndarray | None = None) -> np.ndarray:
+    """Label matrix ``(n_tickets, n_lfs)`` of int16, ``-1`` = abstain."""
+    n = len(df)
+    L = np.full((n, len(compiled)), ABSTAIN, dtype=np.int16)
+    meta = _meta_columns(df, {c.field for c in compiled if c.kind == "metadata"})
+    ex = [(j, c) for j, c in enumerate(compiled) if c.kind == "exemplar"]
+    nb = [(j, c) for j, c in enumerate(compiled) if c.kind == "neighbor"]
+    for j, c in enumerate(compiled):
+        if c.kind not in ("exemplar", "neighbor"):
+            L[:, j] = c.column_votes(df, meta)
+    if (ex or nb) and (embeddings is None or len(embeddings) != n):
+        raise ValueError("exemplar and neighbor LFs need one embedding per ticket")
+    ids = df["ticket_id"].to_numpy()
+    nn_cache: dict[tuple[int, int], np.ndarray] = {}
+    for j, c in nb:  # one k-NN search per (reference, k), shared by all neighbor LFs
+        key = (id(c.ref), c.k)
+        if key not in nn_cache:
+            nn_cache[key] = c.ref.neighbors(np.asarray(embeddings), ids, c.k)
+        L[:, j] = np.where(c.neighbor_votes(nn_cache[key]), c.label, ABSTAIN)
+    if ex:
+        X = np.asarray(embeddings, dtype=np.float64)
+        pos = {t: i for i, t in enumerate(ids)}
+        for j, c in ex:
+            sims = np.round(X @ c.ex_emb.T, SIM_DECIMALS)  # (n, n_exemplars)
+            for k, eid in enumerate(c.ex_ids):  # leave-one-out: never match a ticket with itself
+                if eid is not None and eid in pos:
+                    sims[pos[eid], k] = -np.inf
+            L[:, j] = np.where(sims.max(axis=1) >= c.threshold, c.label, ABSTAIN)
+    return L
+
+
+def to_snorkel_lfs(compiled: Sequence[CompiledLF]):
+    """Snorkel ``LabelingFunction`` objects with the same votes (rows need ``_emb`` for exemplar LFs)."""
+    from snorkel.labeling import LabelingFunction
+
+    return [LabelingFunction(name=c.spec.id, f=c.row_vote) for c in compiled]
+
+
+def with_embeddings(df: pd.DataFrame, embeddings: np.ndarray) -> pd.DataFrame:
+    """A copy of ``df`` with an ``_emb`` column for row-wise (snorkel) application of exemplar LFs."""
+    out = df.copy()
+    out["_emb"] = list(np.asarray(embeddings, dtype=np.float32))
+    return out

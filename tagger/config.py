@@ -1,0 +1,210 @@
+"""Run configuration (YAML), validated with pydantic; errors name the bad field.
+
+Relative paths, and relative ``sqlite:///`` URLs, are resolved against the config file's folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from data.io import SQLSource
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SQLSourceConfig(_Strict):
+    url: str
+    table: str | None = None
+    query: str | None = None
+    turns_query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if bool(self.table) == bool(self.query):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+    def to_source(self) -> SQLSource:
+        return SQLSource(url=self.url, table=self.table, query=self.query, turns_query=self.turns_query)
+
+
+class DemoGenerateConfig(_Strict):
+    """Generate the demo support database into the dataset folder when its files are missing."""
+    out_dir: str
+    n_pool: int = Field(2400, ge=24)
+    n_test_per_tag: int = Field(40, ge=1)
+    n_dev_per_tag: int = Field(10, ge=2)
+    seed: int = 7
+
+
+class DatasetConfig(_Strict):
+    pool: str | SQLSourceConfig
+    gold_dev: str
+    gold_test: str
+    tags: str
+    use_operator_tags: bool = True
+    generate_demo: DemoGenerateConfig | None = None
+
+
+class IngestConfig(_Strict):
+    max_chars: int = Field(20000, gt=0)
+    max_turns: int = Field(200, gt=0)
+    mask_pii: bool = True
+    speakers: list[Literal["customer", "operator"]] = ["customer", "operator"]
+
+
+class ExemplarLFConfig(_Strict):
+    enabled: bool = True
+    min_precision: float = Field(0.7, ge=0, le=1)
+    min_support: int = Field(3, ge=1)
+    thresholds: list[float] = [0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5]
+
+
+class NeighborLFConfig(_Strict):
+    """k-NN vote of the operator tags of the most similar pool tickets (needs operator tags)."""
+    enabled: bool = True
+    k: int = Field(10, ge=1, le=200)
+    min_share: float = Field(0.5, gt=0, le=1)
+
+
+class LFConfig(_Strict):
+    operator_tags: bool = True
+    neighbor: NeighborLFConfig = NeighborLFConfig()
+    exemplar: ExemplarLFConfig = ExemplarLFConfig()
+    spec_dirs: list[str] = []
+    statuses: list[Literal["active", "proposed"]] = ["active"]
+
+
+class LabelModelConfig(_Strict):
+    kind: Literal["snorkel", "majority_vote"] = "snorkel"
+    n_epochs: int = Field(500, gt=0)
+    lr: float = Field(0.01, gt=0)
+    l2: float = Field(0.0, ge=0)
+    blas_threads: int = Field(1, ge=1)
+    seed: int = 123
+
+
+class HeadConfig(_Strict):
+    """Linear softmax head on frozen embeddings: mean soft-label cross-entropy + l2/2 * ||W||^2 (L-BFGS)."""
+    l2: float = Field(1e-5, ge=0)
+    max_iter: int = Field(500, gt=0)
+
+
+class FinetuneConfig(_Strict):
+    epochs: int = Field(2, gt=0)
+    lr: float = Field(3e-5, gt=0)
+    batch_size: int = Field(32, gt=0)
+    warmup_ratio: float = Field(0.06, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0)
+
+
+class SelectConfig(_Strict):
+    """Choose the training recipe by K-fold cross-validation on gold_dev (never gold_test)."""
+    enabled: bool = True
+    folds: int = Field(5, ge=2, le=10)
+    gold_dev_weights: list[float] = [1.0, 5.0, 20.0]
+    include_dev_only: bool = True
+    self_train: bool = Field(True, description="also try each recipe with self-training on the unlabeled pool")
+    self_train_rounds: int = Field(2, ge=1, le=5)
+    self_train_min_confidence: float = Field(0.5, ge=0, le=1)
+
+
+class EndModelConfig(_Strict):
+    mode: Literal["frozen", "finetune"] = "frozen"
+    max_length: int = Field(128, gt=8, le=512)
+    batch_size: int = Field(64, gt=0)
+    head: HeadConfig = HeadConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+    gold_dev_weight: float = Field(1.0, ge=0, description="weight of gold_dev tickets when select is off; 0 = off")
+    select: SelectConfig = SelectConfig()
+    min_confidence: float = Field(0.0, ge=0, le=1, description="drop training tickets whose top label prob is below")
+
+
+class EvaluationConfig(_Strict):
+    baselines: list[Literal["gold_dev", "operator", "majority_vote"]] = ["gold_dev", "operator", "majority_vote"]
+
+
+class RunConfig(_Strict):
+    name: str
+    seed: int = 0
+    output_dir: str = "../runs"
+    cache_dir: str = "../.cache"
+    dataset: DatasetConfig
+    ingest: IngestConfig = IngestConfig()
+    lfs: LFConfig = LFConfig()
+    label_model: LabelModelConfig = LabelModelConfig()
+    end_model: EndModelConfig = EndModelConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    config_path: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or any(c in v for c in "/\\ "):
+            raise ValueError("name must be non-empty with no slashes or spaces")
+        return v
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _resolve(base: Path, p: str) -> str:
+    return str(p) if Path(p).is_absolute() else str((base / p).resolve())
+
+
+def _resolve_url(base: Path, url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + _resolve(base, url[len(prefix):])
+    return url
+
+
+def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
+    d = cfg.dataset
+    for f in ("gold_dev", "gold_test", "tags"):
+        setattr(d, f, _resolve(base, getattr(d, f)))
+    if isinstance(d.pool, str):
+        d.pool = _resolve(base, d.pool)
+    else:
+        d.pool.url = _resolve_url(base, d.pool.url)
+    if d.generate_demo:
+        d.generate_demo.out_dir = _resolve(base, d.generate_demo.out_dir)
+    cfg.lfs.spec_dirs = [_resolve(base, p) for p in cfg.lfs.spec_dirs]
+    cfg.output_dir = _resolve(base, cfg.output_dir)
+    cfg.cache_dir = _resolve(base, cfg.cache_dir)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
+    """Load and validate a YAML config; raise :class:`ConfigError` naming the bad field."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = value
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"{path}: invalid config"]
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+    cfg.config_path = str(path.resolve())
+    return resolve_paths(cfg, path.resolve().parent)

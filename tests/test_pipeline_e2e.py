@@ -1,0 +1,111 @@
+"""End to end on tiny demo data, through the real CLI: SQLite ingest, LFs, snorkel, MiniLM, scoring, tagging."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = """
+name: tiny
+seed: 0
+output_dir: {out}/runs
+cache_dir: {out}/cache
+dataset:
+  generate_demo: {{out_dir: {out}/demo, n_pool: 360, n_test_per_tag: 5, n_dev_per_tag: 6, seed: 1}}
+  pool:
+    url: sqlite:///{out}/demo/support.db
+    query: SELECT conversation_id AS ticket_id, opened_at AS created_at, channel, operator_tag FROM conversations
+    turns_query: SELECT conversation_id AS ticket_id, seq AS turn_index, sender AS speaker, body AS text FROM messages
+  gold_dev: {out}/demo/gold_dev.jsonl
+  gold_test: {out}/demo/gold_test.jsonl
+  tags: {out}/demo/tags.csv
+end_model:
+  mode: {mode}
+  max_length: 64
+  select: {{folds: 2, gold_dev_weights: [1, 5], self_train_rounds: 1}}
+  finetune: {{epochs: 1, batch_size: 16}}
+label_model: {{n_epochs: 100}}
+"""
+
+
+def tagger(*args, timeout=900):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, "-m", "tagger.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    return r
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e")
+    cfg = out / "tiny.yaml"
+    cfg.write_text(TINY.format(out=out, mode="frozen"))
+    r = tagger("run", str(cfg), "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, Path(r.stdout.strip().splitlines()[-1]), r
+
+
+def test_run_writes_model_metrics_and_reports(tiny_run):
+    out, run_dir, r = tiny_run
+    assert run_dir.is_dir() and run_dir.parent == out / "runs"
+    for f in ("metrics.json", "summary.md", "lfs.yaml", "lf_summary.csv", "quarantine.csv", "per_tag.csv",
+              "confusion.csv", "train_labels.parquet", "model/model_config.json", "model/head.safetensors",
+              "model/encoder/config.json"):
+        assert (run_dir / f).exists(), f
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert set(m["test"]) == {"model", "baseline_gold_dev_only", "baseline_operator_tags", "baseline_majority_vote"}
+    for res in m["test"].values():
+        assert 0.0 <= res["macro_f1"] <= 1.0 and res["n"] == 60
+        assert len(res["per_tag"]) == 12 and "fees_task" in res
+    assert m["test"]["model"]["macro_f1"] > 0.5  # a real model, far above chance (1/12)
+    assert m["ingest"]["quarantined"] == 4 and m["ingest"]["quarantine_reasons"]["duplicate_id"] == 1
+    assert len(pd.read_csv(run_dir / "quarantine.csv")) == 4
+    lm = m["label_model"]
+    assert lm["method"] == "snorkel_label_model" and len(lm["families"]) == 3
+    assert 0 < lm["gold_dev_accuracy_label_model"] <= 1 and lm["fit_seconds"] > 0
+    assert m["selection"]["chosen"]["name"] in {t["recipe"] for t in m["selection"]["table"]}
+    assert "| model |" in r.stdout and "baseline_operator_tags" in (run_dir / "summary.md").read_text()
+
+
+def test_tag_command_tags_a_file_and_quarantines_bad_rows(tiny_run, tmp_path):
+    _, run_dir, _ = tiny_run
+    inp = tmp_path / "new.csv"
+    pd.DataFrame({"ticket_id": ["n1", "n2", "", "n1"],
+                  "text": ["my card was stolen yesterday, card 4111 1111 1111 1111",
+                           "why is there a fee of 2 pounds", "no id", "dup"]}).to_csv(inp, index=False)
+    out = tmp_path / "tags.csv"
+    r = tagger("tag", "--model", str(run_dir / "model"), str(inp), str(out), "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    tags = pd.read_csv(out)
+    assert tags.columns[:3].tolist() == ["ticket_id", "tag", "confidence"]
+    assert tags["ticket_id"].tolist() == ["n1", "n2"]
+    assert tags["tag"].tolist() == ["card_lost_or_stolen", "fee_charged"]
+    assert tags["confidence"].between(0, 1).all()
+    q = pd.read_csv(str(out) + ".quarantine.csv")
+    assert sorted(q["reason"]) == ["duplicate_id", "missing_id"] and "quarantined 2 rows" in r.stdout
+
+
+def test_bad_config_and_bad_model_dir_fail_clearly(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndataset: {pool: a.csv}\n")
+    r = tagger("run", str(bad))
+    assert r.returncode == 2 and "dataset.gold_dev" in r.stderr
+    r = tagger("tag", "--model", str(tmp_path), str(bad), str(tmp_path / "o.csv"))
+    assert r.returncode == 2 and "not a tagger model directory" in r.stderr
+
+
+def test_finetune_mode_end_to_end(tmp_path):
+    cfg = tmp_path / "ft.yaml"
+    cfg.write_text(TINY.format(out=tmp_path, mode="finetune").replace("gold_dev_weights: [1, 5]", "gold_dev_weights: [5]"))
+    r = tagger("run", str(cfg), "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = Path(r.stdout.strip().splitlines()[-1])
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["training"]["mode"] == "finetune" and m["test"]["model"]["macro_f1"] > 0.5
+    cfg_saved = json.loads((run_dir / "model" / "model_config.json").read_text())
+    assert cfg_saved["mode"] == "finetune" and (run_dir / "model/encoder/model.safetensors").exists()
