@@ -26,6 +26,7 @@ TAGS: dict[str, dict] = {
         "description": "Customer lost their card or it was stolen and wants it blocked or replaced",
         "fees": False, "confusable": ["card_not_arrived", "pin_blocked"],
         "open": [
+            "my purse was pickpocketed {where}, the card was inside", "I dropped my card somewhere {when}", "need to report a stolen card", "lost card, please cancel it before someone uses it",
             "I lost my card {when}", "my card was stolen {where}", "someone took my wallet with my {bank} card in it",
             "I can't find my debit card anywhere", "I think I left my card at {merchant} and now it's gone",
             "please block my card, it's been stolen", "my bag got stolen {where} and the card was in it",
@@ -40,6 +41,7 @@ TAGS: dict[str, dict] = {
         "description": "Ordered or replacement card has not been delivered yet",
         "fees": False, "confusable": ["card_lost_or_stolen", "update_contact_details"],
         "open": [
+            "the replacement you promised never got here", "it has been {ago} and my card is not in the mail", "card delivery is taking forever", "did you actually send my new card?",
             "my new card hasn't arrived yet", "I ordered a card {ago} and it still hasn't come",
             "still waiting for my replacement card", "where is my card? it was supposed to arrive {ago}",
             "the card you sent never showed up", "how long does card delivery take, it's been {ago}",
@@ -54,6 +56,7 @@ TAGS: dict[str, dict] = {
         "description": "PIN blocked after wrong attempts, or the customer forgot the PIN",
         "fees": False, "confusable": ["card_declined", "card_lost_or_stolen"],
         "open": [
+            "wrong PIN too many times, card locked", "how do I get a new pin", "the ATM swallowed my attempts and blocked the PIN", "pin not accepted anymore, it says blocked",
             "my PIN is blocked", "I entered the wrong pin three times and now it's locked",
             "I forgot my PIN", "how can I unblock my pin", "pin locked at the ATM {where}",
             "I can't remember my card pin number", "the machine says my PIN is blocked",
@@ -66,6 +69,7 @@ TAGS: dict[str, dict] = {
         "description": "Card payment or withdrawal was declined",
         "fees": False, "confusable": ["pin_blocked", "transfer_failed"],
         "open": [
+            "card keeps getting refused when I pay", "my payment at {merchant} didn't go through", "transaction declined but I have funds", "why won't my card work at {merchant}",
             "my card was declined at {merchant}", "payment got rejected {when} at {merchant}",
             "why does my card keep getting declined?", "card not working in shops",
             "tried to pay {amount} and it said declined", "the terminal refused my card {when}",
@@ -79,6 +83,7 @@ TAGS: dict[str, dict] = {
         "description": "The same payment was charged twice",
         "fees": False, "confusable": ["unrecognised_payment", "refund_not_showing"],
         "open": [
+            "I see the same purchase twice on my statement", "double charged at {merchant}", "you charged me {amount} two times", "one purchase, two payments taken",
             "I was charged twice for the same thing at {merchant}", "duplicate payment of {amount} on my account",
             "the same transaction appears two times", "{merchant} took the money twice",
             "I got billed double for one purchase {when}", "there are two identical charges of {amount}",
@@ -91,6 +96,7 @@ TAGS: dict[str, dict] = {
         "description": "Customer does not recognise a payment on their statement",
         "fees": False, "confusable": ["transaction_charged_twice", "card_lost_or_stolen"],
         "open": [
+            "there's a {amount} debit I have no idea about", "a purchase from {merchant} I never made", "fraudulent payment on my account?", "I don't remember paying {merchant}",
             "there's a payment I don't recognise", "I don't know what this {amount} charge to {merchant} is",
             "unknown transaction on my statement", "I never made this purchase at {merchant}",
             "someone spent {amount} that wasn't me", "strange payment {when}, I didn't authorise it",
@@ -103,6 +109,7 @@ TAGS: dict[str, dict] = {
         "description": "A refund from a merchant has not appeared in the account",
         "fees": False, "confusable": ["transaction_charged_twice", "transfer_pending"],
         "open": [
+            "got a refund confirmation but no money yet", "return processed by {merchant} but nothing in my account", "my money from the refund has not come through", "still waiting on the {merchant} refund",
             "my refund from {merchant} isn't showing", "the shop says they refunded me {ago} but I don't see it",
             "still no refund for my return", "where is my refund of {amount}?",
             "{merchant} processed a refund but the money's not back", "refund missing from my account",
@@ -115,6 +122,7 @@ TAGS: dict[str, dict] = {
         "description": "A bank transfer is still pending or has not reached the recipient",
         "fees": False, "confusable": ["transfer_failed", "refund_not_showing"],
         "open": [
+            "money I sent {when} has not reached my friend", "the payment to my landlord is still processing", "transfer showing pending for {ago}", "when does the transfer actually arrive?",
             "my transfer is still pending", "I sent money {ago} and it's still processing",
             "the transfer to my landlord hasn't arrived", "bank transfer stuck on pending",
             "when will my transfer of {amount} go through?", "payment to {iban} still not received by them",
@@ -127,6 +135,7 @@ TAGS: dict[str, dict] = {
         "description": "A bank transfer failed, was rejected or returned",
         "fees": False, "confusable": ["transfer_pending", "card_declined"],
         "open": [
+            "my payment to {iban} didn't go through", "the transfer got cancelled and I don't know why", "sending money failed with an error", "the recipient bank rejected my transfer",
             "my transfer failed", "the transfer to {iban} was returned", "I got a message that my payment was rejected",
             "why did my bank transfer fail?", "money came back after I sent it to {iban}",
             "transfer of {amount} bounced back", "the app says transfer unsuccessful",
@@ -139,6 +148,7 @@ TAGS: dict[str, dict] = {
         "description": "Customer asks about a fee or charge applied to their account",
         "fees": True, "confusable": ["exchange_rate", "transaction_charged_twice"],
         "open": [
+            "you charged me {small} for nothing", "why is there a charge for the ATM withdrawal", "I see a {small} fee I was not told about", "hidden fees on my account",
             "why was I charged a fee", "there's a {small} fee on my account", "I got charged for withdrawing cash",
             "what is this extra charge of {small}?", "I was charged a fee for a transfer",
             "you took a commission on my top up", "there is a service charge I didn't expect",
@@ -151,6 +161,7 @@ TAGS: dict[str, dict] = {
         "description": "Question or complaint about the exchange rate applied to a payment",
         "fees": False, "confusable": ["fee_charged", "card_declined"],
         "open": [
+            "the rate on my {currency} purchase was terrible", "how is the conversion rate calculated", "I got fewer {currency} than expected", "your exchange rate is worse than the market",
             "the exchange rate you used was wrong", "I paid in {currency} and got a bad rate",
             "what exchange rate do you apply?", "the conversion to {currency} cost me more than expected",
             "why is the rate different from the one online?", "currency conversion looks off for my payment in {currency}",
@@ -163,6 +174,7 @@ TAGS: dict[str, dict] = {
         "description": "Customer wants to change phone number, e-mail or address",
         "fees": False, "confusable": ["card_not_arrived", "pin_blocked"],
         "open": [
+            "I have a new mobile number", "change my address please, I moved", "update my e-mail address to {email}", "my contact info is out of date",
             "I need to change my phone number", "please update my email to {email}", "I moved house, how do I change my address",
             "my new number is {phone}", "can you update my contact details", "I want to change the e-mail on my account",
         ],
@@ -172,6 +184,8 @@ TAGS: dict[str, dict] = {
     },
 }
 
+GENERIC_OPENERS = ["hi, I need some help", "hello, I have a problem with my account", "hi there, quick question",
+                   "good morning, something is wrong", "I need help with my card", "hey, can someone help me?"]
 GREETINGS = ["", "", "hi, ", "hello, ", "good morning, ", "hey ", "Hi there. ", "Dear support, "]
 CLOSINGS = ["", "", " thanks", " thank you", " please help", "!!", " asap"]
 OP_OPEN = ["Thanks for contacting us.", "Hello, I'm sorry to hear that.", "Hi! Let me look into it.",
@@ -239,7 +253,12 @@ def make_dialogue(rng: random.Random, tag: str) -> list[dict]:
     spec = TAGS[tag]
     sl = _slots(rng)
     opening = rng.choice(GREETINGS) + rng.choice(spec["open"]).format(**sl) + rng.choice(CLOSINGS)
-    turns = [{"speaker": "customer", "text": _casing(rng, _typo(rng, opening))}]
+    turns = []
+    if rng.random() < 0.3:  # the request comes only after a generic opener and the operator's question
+        turns.append({"speaker": "customer", "text": _casing(rng, rng.choice(GENERIC_OPENERS))})
+        turns.append({"speaker": "operator", "text": rng.choice(["How can I help?", "Sure, what happened?",
+                                                                 "Of course. Can you describe the issue?"])})
+    turns.append({"speaker": "customer", "text": _casing(rng, _typo(rng, opening))})
     n_extra = rng.choice([1, 2, 2, 3])
     for k in range(n_extra):
         if k == 0 or rng.random() < 0.5:

@@ -36,7 +36,7 @@ from labeling_functions.label_model import (SourceLabelModel, collapse_families,
 from labeling_functions.spec import LFSpec, check_unique, dump_specs, load_specs
 from models.encoder import Encoder
 from models.end_model import ModelInfo, finetune, finetuned_model, frozen_model, head_proba, train_head
-from models.evaluate import per_tag_frame, score, summary_table
+from models.evaluate import per_tag_frame, plot_results, score, summary_table
 from tagger.config import RunConfig
 
 log = logging.getLogger("tagger")
@@ -453,6 +453,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     per_tag_frame(results).to_csv(run_dir / "per_tag.csv", index=False)
     pd.DataFrame(results["model"]["confusion_matrix"], index=ds.tags, columns=ds.tags) \
         .to_csv(run_dir / "confusion.csv")
+    plot_results(results, ds.tags, run_dir)
     write_summary(run_dir, metrics, results)
     return run_dir
 
@@ -474,6 +475,7 @@ def write_summary(run_dir: Path, metrics: dict, results: dict) -> None:
                   "| recipe | CV macro-F1 | std |", "|---|---|---|"]
         lines += [f"| {r['recipe']}{' (chosen)' if r['recipe'] == sel['chosen']['name'] else ''} | "
                   f"{r['cv_macro_f1_mean']:.4f} | {r['cv_macro_f1_std']:.4f} |" for r in sel["table"]]
+    lines += ["", "Plots: `per_tag_f1.png`, `confusion_top.png`."]
     lines += ["", "## Ingest", "", "```", json.dumps(metrics["ingest"], indent=2), "```", "",
               "## Timings (s)", "", "```", json.dumps(metrics["timings_s"], indent=2), "```"]
     (run_dir / "summary.md").write_text("\n".join(lines) + "\n")

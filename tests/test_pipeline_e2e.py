@@ -55,7 +55,7 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
     assert run_dir.is_dir() and run_dir.parent == out / "runs"
     for f in ("metrics.json", "summary.md", "lfs.yaml", "lf_summary.csv", "quarantine.csv", "per_tag.csv",
               "confusion.csv", "train_labels.parquet", "model/model_config.json", "model/head.safetensors",
-              "model/encoder/config.json"):
+              "model/encoder/config.json", "per_tag_f1.png", "confusion_top.png"):
         assert (run_dir / f).exists(), f
     m = json.loads((run_dir / "metrics.json").read_text())
     assert set(m["test"]) == {"model", "baseline_gold_dev_only", "baseline_operator_tags", "baseline_majority_vote"}
