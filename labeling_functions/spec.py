@@ -22,6 +22,7 @@ Every LF votes for its ``tag`` or abstains.
 from __future__ import annotations
 
 import re
+import re._parser as sre_parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,67 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Status = Literal["proposed", "active", "rejected", "retired"]
 MAX_PATTERN_LEN = 500
+MAX_REGEX_LEN = 300  # stricter than the field bound: what check_regex allows
+_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)}
+
+
+class UnsafeRegex(ValueError):
+    pass
+
+
+def _walk(items, inside_repeat: bool):
+    """Reject unbounded repetition nested in any repetition of more than 3, and repeated alternation."""
+    for op, av in items:
+        if op in _REPEATS:
+            lo, hi, sub = av
+            unbounded = hi == sre_parse.MAXREPEAT or hi > 100
+            if unbounded and inside_repeat:
+                raise UnsafeRegex("nested unbounded repetition (catastrophic backtracking)")
+            if hi > 3 and _has_unbounded(sub):
+                raise UnsafeRegex("nested unbounded repetition (catastrophic backtracking)")
+            if unbounded and any(o == sre_parse.BRANCH for o, _ in _flatten(sub)):
+                raise UnsafeRegex("repeated alternation (catastrophic backtracking)")
+            _walk(sub, inside_repeat or hi > 3)
+        elif op == sre_parse.SUBPATTERN:
+            _walk(av[-1], inside_repeat)
+        elif op == sre_parse.BRANCH:
+            for b in av[1]:
+                _walk(b, inside_repeat)
+        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            _walk(av[1], inside_repeat)
+        elif op == sre_parse.GROUPREF_EXISTS:
+            raise UnsafeRegex("conditional group references are not allowed")
+        elif op == sre_parse.GROUPREF:
+            raise UnsafeRegex("backreferences are not allowed")
+
+
+def _has_unbounded(items) -> bool:
+    for op, av in _flatten(items):
+        if op in _REPEATS and (av[1] == sre_parse.MAXREPEAT or av[1] > 100 or _has_unbounded(av[2])):
+            return True
+        if op == sre_parse.BRANCH and any(_has_unbounded(b) for b in av[1]):
+            return True
+    return False
+
+
+def _flatten(items):
+    for op, av in items:
+        yield op, av
+        if op == sre_parse.SUBPATTERN:
+            yield from _flatten(av[-1])
+
+
+def check_regex(pattern: str) -> None:
+    """Raise :class:`UnsafeRegex` for patterns that are too long, invalid or may backtrack catastrophically."""
+    if len(pattern) > MAX_REGEX_LEN:
+        raise UnsafeRegex(f"pattern longer than {MAX_REGEX_LEN} characters")
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error as e:
+        raise UnsafeRegex(f"does not compile: {e}") from None
+    _walk(list(parsed), False)
+
+
 
 
 class _P(BaseModel):
@@ -64,6 +126,10 @@ class RegexParams(_P):
                 re.compile(v)
             except re.error as e:
                 raise ValueError(f"regex does not compile: {e}") from None
+            try:
+                check_regex(v)
+            except UnsafeRegex as e:
+                raise ValueError(f"unsafe regex: {e}") from None
         return v
 
 

@@ -62,6 +62,24 @@ def run(config: Path = typer.Argument(..., help="YAML run config, e.g. configs/d
 
 
 @app.command()
+def refine(config: Path = typer.Argument(..., help="YAML run config; its refine section picks backend and budgets"),
+           set_: list[str] = typer.Option([], "--set", help="override a config field, e.g. --set refine.backend=openai"),
+           quiet: bool = typer.Option(False, "--quiet"),
+           verbose: bool = typer.Option(False, "--verbose")):
+    """Run the LF refinement loop (LLM or offline miner); prints the run directory last."""
+    _setup_logging(verbose)
+    cfg = _load(config, set_)
+    from tagger.pipeline import run_refine
+
+    try:
+        run_dir = run_refine(cfg, progress=not quiet)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    typer.echo((run_dir / "refine_summary.md").read_text())
+    typer.echo(str(run_dir))
+
+
+@app.command()
 def tag(input: Path = typer.Argument(..., help="tickets: .csv, .jsonl or .parquet"),
         output: Path = typer.Argument(..., help="where to write ticket_id,tag,confidence (.csv/.jsonl/.parquet)"),
         model: Path = typer.Option(..., "--model", help="a model directory from a run (RUN_DIR/model)"),

@@ -129,6 +129,52 @@ class EvaluationConfig(_Strict):
     baselines: list[Literal["gold_dev", "operator", "majority_vote"]] = ["gold_dev", "operator", "majority_vote"]
 
 
+class GateSettings(_Strict):
+    min_precision: float = Field(0.75, ge=0, le=1)
+    min_support: int = Field(2, ge=1)
+    max_coverage: float = Field(0.3, gt=0, le=1)
+    max_jaccard: float = Field(0.9, gt=0, le=1)
+
+
+class Price(_Strict):
+    input_per_1m: float = Field(ge=0)
+    output_per_1m: float = Field(ge=0)
+
+
+class OpenAISettings(_Strict):
+    """OpenAI-compatible chat-completions endpoint; key and URL come from OPENAI_API_KEY / OPENAI_BASE_URL."""
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    timeout_s: float = Field(60, gt=0)
+    max_retries: int = Field(4, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+    max_output_tokens: int = Field(2000, gt=0)
+    max_reply_chars: int = Field(100_000, gt=0)
+    structured_output: bool = True
+    temperature: float = Field(0.0, ge=0, le=2)
+    tags_per_request: int = Field(6, ge=1)
+    examples_per_tag: int = Field(4, ge=0)
+    errors_per_tag: int = Field(6, ge=0)
+    cache: bool = True
+    prices: dict[str, Price] = {"gpt-4o-mini": Price(input_per_1m=0.15, output_per_1m=0.60),
+                                "gpt-4o": Price(input_per_1m=2.50, output_per_1m=10.0)}
+
+
+class RefineSettings(_Strict):
+    """The LF refinement loop (llm_rulegen)."""
+    enabled: bool = False
+    backend: Literal["miner", "openai"] = "miner"
+    mode: Literal["auto", "review"] = Field("auto", description="accepted LFs enter as active (auto) or proposed")
+    max_rounds: int = Field(5, ge=0)
+    patience: int = Field(2, ge=0)
+    max_seconds: float = Field(1200, gt=0)
+    max_tokens: int = Field(2_000_000, ge=0)
+    max_cost_usd: float = Field(5.0, ge=0)
+    max_new_per_tag: int = Field(2, ge=1)
+    gate: GateSettings = GateSettings()
+    openai: OpenAISettings = OpenAISettings()
+
+
 class RunConfig(_Strict):
     name: str
     seed: int = 0
@@ -140,6 +186,7 @@ class RunConfig(_Strict):
     label_model: LabelModelConfig = LabelModelConfig()
     end_model: EndModelConfig = EndModelConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    refine: RefineSettings = RefineSettings()
     config_path: str | None = None
 
     @field_validator("name")

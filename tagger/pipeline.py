@@ -181,8 +181,24 @@ class WeakLabeler:
         self.L_fixed = apply_lfs(ds.pool, compiled, pool_emb)
         self.L_fixed_dev = apply_lfs(ds.gold_dev, compiled, dev_emb)
         self.prior = estimate_prior(ds.pool["operator_tag"].dropna(), ds.tags)
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def __call__(self, dev_train: np.ndarray) -> WeakLabels:
+    def _apply_cached(self, specs: list[LFSpec]) -> tuple[np.ndarray, np.ndarray]:
+        """Pool and dev votes of ``specs``; an LF whose spec did not change is never re-applied."""
+        n, nd = len(self.ds.pool), len(self.ds.gold_dev)
+        todo = [s for s in specs if _spec_key(s) not in self._cache]
+        if todo:
+            comp = compile_lfs(todo, self.ds.tags, embed=self.encoder, reference=self.reference)
+            Lp = apply_lfs(self.ds.pool, comp, self.pool_emb)
+            Ld = apply_lfs(self.ds.gold_dev, comp, self.dev_emb)
+            for j, s in enumerate(todo):
+                self._cache[_spec_key(s)] = (Lp[:, j], Ld[:, j])
+        if not specs:
+            return np.empty((n, 0), dtype=np.int16), np.empty((nd, 0), dtype=np.int16)
+        cols = [self._cache[_spec_key(s)] for s in specs]
+        return np.stack([c[0] for c in cols], 1), np.stack([c[1] for c in cols], 1)
+
+    def __call__(self, dev_train: np.ndarray, extra_specs: list[LFSpec] = ()) -> WeakLabels:
         cfg, ds = self.cfg, self.ds
         n_tags = len(ds.tags)
         specs, thresholds = list(self.fixed), pd.DataFrame()
@@ -191,11 +207,10 @@ class WeakLabeler:
             e = cfg.lfs.exemplar
             ex, thresholds = exemplar_lfs(ds.gold_dev[dev_train], self.dev_emb[dev_train], ds.tags, e.thresholds,
                                           e.min_precision, e.min_support)
-            if ex:
-                comp = compile_lfs(ex, ds.tags, embed=self.encoder)
-                L = np.hstack([L, apply_lfs(ds.pool, comp, self.pool_emb)])
-                L_dev = np.hstack([L_dev, apply_lfs(ds.gold_dev, comp, self.dev_emb)])
-                specs += ex
+            specs += ex
+        specs += list(extra_specs)
+        Lx, Lx_dev = self._apply_cached(specs[len(self.fixed):])
+        L, L_dev = np.hstack([L, Lx]), np.hstack([L_dev, Lx_dev])
         check_unique(specs)
         yd, Ld = self.y_dev[dev_train], L_dev[dev_train]
         summary = lf_summary(L, specs, ds.tags, Y=yd, L_dev=Ld)
@@ -215,6 +230,10 @@ class WeakLabeler:
         else:
             proba, dev_lm, fit_s, method = mv, dev_mv, 0.0, "majority_vote"
         return WeakLabels(specs, L, L_dev, summary, thresholds, proba, mv, dev_lm, dev_mv, method, fam_names, fit_s)
+
+
+def _spec_key(s: LFSpec) -> str:
+    return json.dumps({"tag": s.tag, "kind": s.kind, "params": s.params.model_dump(mode="json")}, sort_keys=True)
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -292,7 +311,7 @@ def recipe_training_set(recipe: dict, ds: Dataset, proba: np.ndarray, mask: np.n
 
 
 def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray,
-                  recipes: list[dict], head_kw: dict) -> dict:
+                  recipes: list[dict], head_kw: dict, extra: list[LFSpec] = ()) -> dict:
     """K-fold cross-validation on gold_dev: per fold, LFs and the label model see only the training
     folds, held-out dev tickets are removed from the pool, and each recipe's head is scored
     (macro-F1) on the held-out fold. gold_test plays no part."""
@@ -304,7 +323,7 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: n
     scores = {r["name"]: [] for r in recipes}
     for f in range(k):
         tr, va = folds != f, folds == f
-        wl = labeler(tr)
+        wl = labeler(tr, extra_specs=extra)
         mask = covered(wl.L)
         dev_tr = ds.gold_dev[tr]
         for r in recipes:
@@ -348,18 +367,29 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
 
     labeler = WeakLabeler(cfg, ds, pool_emb, dev_emb, encoder)
     t = lap("fixed_lfs", t)
+    extra: list[LFSpec] = []
+    refinement = None
+    if cfg.refine.enabled:
+        from tagger.refine import refine
+
+        res = refine(cfg, ds, labeler, pool_emb, dev_emb, run_dir / "refine")
+        extra = [s for s in res.best_lfs if s.status in cfg.lfs.statuses]
+        refinement = {"best_round": res.best_round, "stop_reason": res.stop_reason, "rounds": res.rounds,
+                      "split": res.split, "generated_lfs": len(res.all_lfs), "used_lfs": len(extra),
+                      "rejected": len(res.rejected)}
+        t = lap("refine", t)
     head_kw = {"l2": em.head.l2, "max_iter": em.head.max_iter, "seed": cfg.seed}
     recipes = candidate_recipes(cfg)
     selection = None
     if len(recipes) > 1:
-        selection = select_recipe(cfg, ds, labeler, pool_emb, dev_emb, recipes, head_kw)
+        selection = select_recipe(cfg, ds, labeler, pool_emb, dev_emb, recipes, head_kw, extra)
         recipe = selection["chosen"]
         log.info("recipe chosen by %d-fold CV on gold_dev: %s", cfg.end_model.select.folds, recipe)
     else:
         recipe = recipes[0]
     t = lap("select", t)
 
-    wl = labeler(np.ones(len(ds.gold_dev), dtype=bool))
+    wl = labeler(np.ones(len(ds.gold_dev), dtype=bool), extra_specs=extra)
     specs, L, L_dev, summary = wl.specs, wl.L, wl.L_dev, wl.summary
     y_dev = labeler.y_dev
     dump_specs(specs, run_dir / "lfs.yaml")
@@ -446,6 +476,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
         "training": {"tickets": int(len(Y)), "pseudo_labelled": int(pseudo.sum()), "pool_covered": int(mask.sum()), "pool_total": int(len(ds.pool)),
                      "recipe": recipe, "mode": em.mode},
         "selection": selection,
+        "refinement": refinement,
         "test": {k: {kk: vv for kk, vv in v.items() if kk != "confusion_matrix"} for k, v in results.items()},
         "timings_s": timings, "peak_rss_mb": round(peak_rss_mb(), 1),
     }
@@ -475,7 +506,43 @@ def write_summary(run_dir: Path, metrics: dict, results: dict) -> None:
                   "| recipe | CV macro-F1 | std |", "|---|---|---|"]
         lines += [f"| {r['recipe']}{' (chosen)' if r['recipe'] == sel['chosen']['name'] else ''} | "
                   f"{r['cv_macro_f1_mean']:.4f} | {r['cv_macro_f1_std']:.4f} |" for r in sel["table"]]
+    ref = metrics.get("refinement")
+    if ref:
+        lines += ["", "## Refinement rounds (gold_dev split: gate / select halves)", "",
+                  rounds_table(ref["rounds"], ref["best_round"], ref["stop_reason"])]
     lines += ["", "Plots: `per_tag_f1.png`, `confusion_top.png`."]
     lines += ["", "## Ingest", "", "```", json.dumps(metrics["ingest"], indent=2), "```", "",
               "## Timings (s)", "", "```", json.dumps(metrics["timings_s"], indent=2), "```"]
     (run_dir / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def run_refine(cfg: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
+    """Only the refinement loop (``tagger refine``): writes ``RUN_DIR/refine/`` (rounds.json,
+    generated_lfs.yaml, rejected.csv) and ``RUN_DIR/refine_summary.md``."""
+    from tagger.refine import refine
+
+    run_dir = run_dir or Path(cfg.output_dir) / f"{cfg.name}-refine-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(cfg)
+    ds.quarantine.to_csv(run_dir / "quarantine.csv", index=False)
+    em = cfg.end_model
+    encoder = Encoder(max_length=em.max_length, batch_size=em.batch_size, cache_dir=cfg.cache_dir, progress=progress)
+    pool_emb, dev_emb = encoder(ds.pool["text"].tolist()), encoder(ds.gold_dev["text"].tolist())
+    labeler = WeakLabeler(cfg, ds, pool_emb, dev_emb, encoder)
+    res = refine(cfg, ds, labeler, pool_emb, dev_emb, run_dir / "refine")
+    dump_specs(res.best_lfs, run_dir / "refine" / "best_lfs.yaml")
+    (run_dir / "refine_summary.md").write_text(rounds_table(res.rounds, res.best_round, res.stop_reason) + "\n")
+    return run_dir
+
+
+def rounds_table(rounds: list[dict], best: int, stop: str) -> str:
+    lines = ["| round | LFs (generated) | added | retired | rejected | dev gate macro-F1 | dev select macro-F1 | tokens | cost $ |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rounds:
+        u = r.get("usage") or {}
+        tok = int(u.get("prompt_tokens", 0)) + int(u.get("completion_tokens", 0))
+        lines.append(f"| {r['round']}{' (best)' if r['round'] == best else ''} | {r['active_lfs']} ({r['generated_lfs']}) | "
+                     f"{len(r.get('added', []))} | {len(r.get('retired', []))} | {r.get('rejected', 0)} | "
+                     f"{r['dev_gate_macro_f1']:.4f} | {r['dev_select_macro_f1']:.4f} | {tok} | {u.get('cost_usd', 0):.4f} |")
+    lines.append(f"\nStopped: {stop}. Tokens and cost are those spent proposing after that round's scores.")
+    return "\n".join(lines)

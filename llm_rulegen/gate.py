@@ -1,0 +1,133 @@
+"""The gate every proposed LF passes, whoever proposed it (LLM or miner).
+
+1. the spec validates against the schema (:class:`LFSpec`), its tag exists, its kind is allowed;
+2. regexes are safe: bounded length, and no nested unbounded repetition or repeated alternation
+   (``(a+)+``, ``(\\w*)*``, ``(a|aa)+``), the shapes that backtrack catastrophically; patterns are
+   only ever compiled and searched, never executed as code;
+3. on the gating half of gold_dev it fires at least ``min_support`` times with precision at least
+   ``min_precision``; on the pool it fires at least once and on at most ``max_coverage`` of tickets;
+4. it is not a near-duplicate of an LF already there for the same tag (Jaccard of pool hits).
+
+A passing LF enters as ``proposed`` (review mode) or ``active`` (auto mode); every rejection is
+recorded with its reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from labeling_functions import ABSTAIN
+from labeling_functions.apply import apply_lfs, compile_lfs
+from labeling_functions.spec import LFSpec, UnsafeRegex, check_regex
+
+@dataclass
+class GateConfig:
+    min_precision: float = 0.75
+    min_support: int = 2
+    max_coverage: float = 0.3
+    max_jaccard: float = 0.9
+    allowed_kinds: tuple[str, ...] = ("keyword", "regex", "exemplar")
+    accept_status: str = "proposed"
+
+
+@dataclass
+class GateResult:
+    accepted: list[LFSpec] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    stats: dict[str, dict] = field(default_factory=dict)
+
+
+def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.DataFrame, dev: pd.DataFrame,
+             existing: Sequence[LFSpec], existing_hits: dict[str, np.ndarray], cfg: GateConfig,
+             embed=None, pool_emb=None, dev_emb=None) -> GateResult:
+    """Validate, measure and de-duplicate candidate LFs. ``dev`` needs a ``tag`` column (the gating half).
+
+    ``existing_hits`` maps LF id -> boolean pool hit vector of LFs already in the set."""
+    out = GateResult()
+    index = {t: i for i, t in enumerate(tags)}
+    known_ids = {s.id for s in existing}
+    hits_by_tag: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for s in existing:
+        if s.id in existing_hits:
+            hits_by_tag.setdefault(s.tag, []).append((s.id, existing_hits[s.id]))
+    y = dev["tag"].map(index).to_numpy()
+    for c in candidates:
+        cid = (c.get("id") if isinstance(c, dict) else c.id) or "?"
+        try:
+            spec = c if isinstance(c, LFSpec) else LFSpec.model_validate(c)
+        except ValidationError as e:
+            detail = _short(e)
+            kind = "unsafe_regex" if "unsafe regex" in detail else "schema"
+            out.rejected.append({"id": cid, "reason": kind, "detail": detail})
+            continue
+        reason = None
+        if spec.tag not in index:
+            reason = ("unknown_tag", f"tag {spec.tag!r} is not in the tag list")
+        elif spec.kind not in cfg.allowed_kinds:
+            reason = ("kind_not_allowed", f"kind {spec.kind!r} is not allowed here")
+        elif spec.id in known_ids:
+            reason = ("duplicate_id", f"an LF with id {spec.id!r} already exists")
+        elif spec.kind == "regex":
+            try:
+                check_regex(spec.params.pattern)
+                if spec.params.exclude_pattern:
+                    check_regex(spec.params.exclude_pattern)
+            except UnsafeRegex as e:
+                reason = ("unsafe_regex", str(e))
+        if reason:
+            out.rejected.append({"id": spec.id, "reason": reason[0], "detail": reason[1]})
+            continue
+        compiled = compile_lfs([spec], tags, embed=embed)
+        dev_votes = apply_lfs(dev, compiled, dev_emb)[:, 0]
+        pool_votes = apply_lfs(pool, compiled, pool_emb)[:, 0]
+        fired = dev_votes != ABSTAIN
+        n, correct = int(fired.sum()), int((fired & (y == index[spec.tag])).sum())
+        prec = correct / n if n else 0.0
+        pool_hits = pool_votes != ABSTAIN
+        cov = float(pool_hits.mean()) if len(pool_hits) else 0.0
+        st = {"dev_hits": n, "dev_correct": correct, "dev_precision": prec, "pool_coverage": cov,
+              "pool_hits": int(pool_hits.sum())}
+        out.stats[spec.id] = st
+        if n < cfg.min_support:
+            reason = ("low_support", f"{n} gold_dev hits < min_support {cfg.min_support}")
+        elif prec < cfg.min_precision:
+            reason = ("low_precision", f"dev precision {prec:.2f} < {cfg.min_precision}")
+        elif not pool_hits.any():
+            reason = ("no_pool_hits", "fires on no pool ticket")
+        elif cov > cfg.max_coverage:
+            reason = ("too_broad", f"pool coverage {cov:.2f} > {cfg.max_coverage}")
+        else:
+            for oid, oh in hits_by_tag.get(spec.tag, []):
+                inter = int((oh & pool_hits).sum())
+                union = int((oh | pool_hits).sum())
+                if union and inter / union >= cfg.max_jaccard:
+                    reason = ("near_duplicate", f"pool hits overlap {inter / union:.2f} with {oid}")
+                    break
+        if reason:
+            out.rejected.append({"id": spec.id, "reason": reason[0], "detail": reason[1], **st})
+            continue
+        prov = {**spec.provenance, "gate": {k: round(v, 4) if isinstance(v, float) else v for k, v in st.items()}}
+        spec = spec.model_copy(update={"status": cfg.accept_status, "provenance": prov})
+        out.accepted.append(spec)
+        known_ids.add(spec.id)
+        hits_by_tag.setdefault(spec.tag, []).append((spec.id, pool_hits))
+        existing_hits[spec.id] = pool_hits
+    return out
+
+
+def _short(e: ValidationError) -> str:
+    errs = e.errors()
+    return "; ".join(f"{'.'.join(str(x) for x in er['loc'])}: {er['msg']}" for er in errs[:3])
+
+
+def spec_from_proposal(p: dict[str, Any], author: str, provenance: dict) -> dict:
+    """Normalize one proposal object (from an LLM or the miner) into a spec dict; no code is evaluated."""
+    d = {k: p[k] for k in ("id", "tag", "kind", "params", "rationale") if k in p}
+    d["author"] = author
+    d["provenance"] = {**provenance, **({"motivating_tickets": p["motivating_tickets"]}
+                                        if isinstance(p.get("motivating_tickets"), list) else {})}
+    return d

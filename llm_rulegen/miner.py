@@ -1,0 +1,150 @@
+"""``miner``: the offline, deterministic proposer (in the spirit of Snuba/Reef).
+
+For each tag that still has errors on the gating half of gold_dev, it mines phrases that
+discriminate the tag: word n-grams (1-3) and ordered word pairs (a regex ``\\bw1\\b.{0,40}\\bw2\\b``)
+taken from the tag's missed tickets (all of its gold examples in round 0). A candidate must be
+precise on the gating half, must fire on the pool, and must mostly agree with the pool's current
+weak labels; candidates are ranked by smoothed dev precision x missed tickets fixed x log pool
+coverage. It emits ordinary keyword / regex specs, which then pass the same gate as LLM proposals.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+from llm_rulegen.base import Proposal, RoundContext
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+_DOMAIN_STOP = {"customer", "operator", "hi", "hello", "thanks", "thank", "please", "help", "card_", "email",
+                "phone", "iban", "account_", "ok", "sure"}
+
+
+def _slug(s: str) -> str:
+    return _SLUG.sub("_", s.lower()).strip("_")[:40]
+
+
+class MinerProposer:
+    name = "miner"
+    model = "miner-v1"
+
+    def __init__(self, min_precision: float = 0.75, min_support: int = 2, min_pool_hits: int = 3,
+                 min_pool_agreement: float = 0.3, max_coverage: float = 0.2, window: int = 40):
+        self.min_precision, self.min_support = min_precision, min_support
+        self.min_pool_hits, self.min_pool_agreement = min_pool_hits, min_pool_agreement
+        self.max_coverage, self.window = max_coverage, window
+        self._fitted_on: int | None = None
+
+    def _fit(self, ctx: RoundContext) -> None:
+        key = id(ctx.pool)
+        if self._fitted_on == key:
+            return
+        self.vec = CountVectorizer(lowercase=True, token_pattern=r"(?u)\b[^\W\d_][\w']*\b", ngram_range=(1, 3),
+                                   min_df=self.min_pool_hits, binary=True, dtype=np.int8)
+        self.Xp = self.vec.fit_transform(ctx.pool["text"]).tocsc()
+        self.vocab = np.array(self.vec.get_feature_names_out(), dtype=object)
+        self.pool_df = np.asarray(self.Xp.sum(axis=0)).ravel()
+        self.n_words = np.array([v.count(" ") + 1 for v in self.vocab])
+        stop = ENGLISH_STOP_WORDS | _DOMAIN_STOP
+        self.all_stop = np.array([all(w in stop for w in v.split()) for v in self.vocab])
+        self._fitted_on = key
+
+    def propose(self, ctx: RoundContext) -> Proposal:
+        self._fit(ctx)
+        index = {t: i for i, t in enumerate(ctx.tags)}
+        Xd = self.vec.transform(ctx.dev_gate["text"]).tocsc()
+        yd = ctx.dev_gate["tag"].map(index).to_numpy()
+        n_pool = self.Xp.shape[0]
+        existing_phrases: dict[str, set[str]] = {}
+        for s in ctx.lfs:
+            if s.kind == "keyword":
+                existing_phrases.setdefault(s.tag, set()).update(p.lower() for p in s.params.any + s.params.all)
+            elif s.kind == "regex":
+                existing_phrases.setdefault(s.tag, set()).add(s.params.pattern)
+        items: list[dict] = []
+        for tag, err in ctx.errors.items():
+            t = index[tag]
+            focus = err.false_negatives if len(err.false_negatives) else err.examples
+            if not len(focus):
+                continue
+            Xf = self.vec.transform(focus["text"]).tocsc()
+            cand = np.flatnonzero(np.asarray(Xf.sum(axis=0)).ravel() > 0)
+            cand = cand[~self.all_stop[cand]]
+            if not len(cand):
+                continue
+            is_t = yd == t
+            hits = np.asarray(Xd[:, cand].sum(axis=0)).ravel()
+            correct = np.asarray(Xd[is_t][:, cand].sum(axis=0)).ravel()
+            fn_cov = np.asarray(Xf[:, cand].sum(axis=0)).ravel()
+            pool_hits = self.pool_df[cand]
+            pool_agree = np.asarray(self.Xp[ctx.pool_pseudo == t][:, cand].sum(axis=0)).ravel()
+            prec = correct / np.maximum(hits, 1)
+            ok = ((correct >= self.min_support) & (prec >= self.min_precision)
+                  & (pool_hits >= self.min_pool_hits) & (pool_hits <= self.max_coverage * n_pool)
+                  & (pool_agree >= self.min_pool_agreement * pool_hits))
+            score = (correct + 1) / (hits + 2) * (1 + fn_cov) * np.log1p(pool_hits) * (1 + 0.1 * self.n_words[cand])
+            order = [i for i in np.argsort(-score, kind="stable") if ok[i]]
+            taken = set(existing_phrases.get(tag, set()))
+            n_kw = 0
+            for i in order:
+                phrase = self.vocab[cand[i]]
+                if any(phrase in p or p in phrase for p in taken):
+                    continue
+                motivating = focus["ticket_id"][Xf[:, cand[i]].toarray().ravel() > 0].tolist()[:5]
+                items.append({
+                    "action": "add", "id": f"mine:{_slug(tag)}:kw:{_slug(phrase)}", "tag": tag, "kind": "keyword",
+                    "params": {"any": [phrase]},
+                    "rationale": (f"'{phrase}' occurs in {int(fn_cov[i])} missed '{tag}' tickets; gating-dev precision "
+                                  f"{correct[i]}/{hits[i]}, {int(pool_hits[i])} pool hits, "
+                                  f"{int(pool_agree[i])} agree with current weak labels."),
+                    "motivating_tickets": motivating})
+                taken.add(phrase)
+                n_kw += 1
+                if n_kw >= ctx.max_new_per_tag:
+                    break
+            pair = self._best_pair(tag, t, cand, Xf, Xd, yd, ctx, focus, taken)
+            if pair:
+                items.append(pair)
+        return Proposal(items=items, usage={"requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                                            "cost_usd": 0.0})
+
+    def _best_pair(self, tag, t, cand, Xf, Xd, yd, ctx, focus, taken):
+        uni = [c for c in cand if self.n_words[c] == 1]
+        if len(uni) < 2:
+            return None
+        uni = np.array(uni)
+        is_t = yd == t
+        # the 12 unigrams most specific to the tag on the gating half
+        c_t = np.asarray(Xd[is_t][:, uni].sum(axis=0)).ravel()
+        h = np.asarray(Xd[:, uni].sum(axis=0)).ravel()
+        top = uni[np.argsort(-(c_t + 1) / (h + 2) * np.log1p(c_t), kind="stable")[:12]]
+        best, best_score = None, 0.0
+        D = Xd[:, top].toarray().astype(bool)
+        F = Xf[:, top].toarray().astype(bool)
+        P = self.Xp[:, top]
+        for a in range(len(top)):
+            for b in range(a + 1, len(top)):
+                dh = D[:, a] & D[:, b]
+                n, c = int(dh.sum()), int((dh & is_t).sum())
+                if c < self.min_support or c / max(n, 1) < self.min_precision:
+                    continue
+                fn = int((F[:, a] & F[:, b]).sum())
+                ph = int(P[:, a].multiply(P[:, b]).sum())
+                if ph < self.min_pool_hits:
+                    continue
+                sc = (c + 1) / (n + 2) * (1 + fn) * np.log1p(ph)
+                if sc > best_score:
+                    best, best_score = (top[a], top[b], c, n, ph, fn), sc
+        if best is None:
+            return None
+        a, b, c, n, ph, fn = best
+        wa, wb = self.vocab[a], self.vocab[b]
+        pattern = rf"\b{re.escape(wa)}\b[^\n]{{0,{self.window}}}\b{re.escape(wb)}\b|\b{re.escape(wb)}\b[^\n]{{0,{self.window}}}\b{re.escape(wa)}\b"
+        if pattern in taken:
+            return None
+        return {"action": "add", "id": f"mine:{_slug(tag)}:re:{_slug(wa)}_{_slug(wb)}", "tag": tag, "kind": "regex",
+                "params": {"pattern": pattern},
+                "rationale": (f"'{wa}' and '{wb}' near each other on one line: {fn} missed '{tag}' tickets, "
+                              f"gating-dev precision {c}/{n} (as co-occurrence), {ph} pool tickets."),
+                "motivating_tickets": focus["ticket_id"][(F[:, list(top).index(a)] & F[:, list(top).index(b)])].tolist()[:5]}

@@ -1,0 +1,181 @@
+"""``openai`` proposer: the official ``openai`` client against any OpenAI-compatible
+chat-completions endpoint (OpenAI, Azure, vLLM, Ollama), configured by ``OPENAI_API_KEY`` /
+``OPENAI_BASE_URL`` (or ``refine.openai.base_url``) and ``refine.openai.model``.
+
+- asks for structured output (a JSON schema); when the server rejects ``response_format`` it
+  retries without it and parses JSON out of the text (fenced or bare), then validates it;
+- retries with exponential backoff on 429, 5xx, timeouts and connection errors; per-request timeout;
+- a reply longer than ``max_reply_chars`` is discarded;
+- usage (tokens, cost from ``prices``) is recorded per request and summed per round, and the loop
+  stops at its token / money budget;
+- a response cache keyed by the request content (model, messages, options): a rerun costs nothing
+  and reproduces the same LFs.
+
+Nothing returned is executed: replies become dicts that the gate validates as LF specs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+from llm_rulegen.base import Proposal, RoundContext
+from llm_rulegen.prompts import VERSION, build_messages
+
+log = logging.getLogger("tagger.llm")
+
+PROPOSAL_SCHEMA = {
+    "type": "object",
+    "properties": {"lfs": {"type": "array", "items": {
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": ["add", "edit", "retire"]},
+            "id": {"type": "string"}, "tag": {"type": "string"},
+            "kind": {"type": "string", "enum": ["keyword", "regex"]},
+            "params": {"type": "object"}, "rationale": {"type": "string"},
+            "motivating_tickets": {"type": "array", "items": {"type": "string"}}},
+        "required": ["action", "id"]}}},
+    "required": ["lfs"],
+}
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+
+
+class ReplyError(ValueError):
+    pass
+
+
+def parse_reply(text: str) -> list:
+    """JSON from a reply: the whole text, a fenced block, or the outermost ``{...}``; must hold ``lfs``."""
+    cands = [text]
+    cands += _FENCE.findall(text)
+    if "{" in text and "}" in text:
+        cands.append(text[text.index("{"): text.rindex("}") + 1])
+    for c in cands:
+        try:
+            obj = json.loads(c)
+        except (json.JSONDecodeError, TypeError):
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("lfs"), list):
+            return obj["lfs"]
+        if isinstance(obj, list):
+            return obj
+    raise ReplyError("reply holds no JSON object with an 'lfs' list")
+
+
+class OpenAIProposer:
+    name = "openai"
+
+    def __init__(self, settings, cache_dir: str | Path | None = None, sleep=time.sleep):
+        from openai import OpenAI
+
+        self.s = settings
+        self.model = settings.model
+        base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY", ""), base_url=base_url,
+                             timeout=settings.timeout_s, max_retries=0)
+        self.cache_dir = Path(cache_dir) if cache_dir and settings.cache else None
+        self.structured = settings.structured_output
+        self.sleep = sleep
+
+    # -- one request --------------------------------------------------------------------
+    def _key(self, payload: dict) -> str:
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def _cost(self, usage: dict) -> float:
+        p = self.s.prices.get(self.model)
+        if not p:
+            return 0.0
+        return usage["prompt_tokens"] / 1e6 * p.input_per_1m + usage["completion_tokens"] / 1e6 * p.output_per_1m
+
+    def request(self, messages: list[dict]) -> tuple[str | None, dict, list[dict]]:
+        """(reply text or None, usage, events) for one chat request, with retries and the cache."""
+        import openai
+
+        events: list[dict] = []
+        usage = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cache_hits": 0}
+        payload = {"model": self.model, "messages": messages, "temperature": self.s.temperature,
+                   "max_tokens": self.s.max_output_tokens, "prompt_version": VERSION}
+        cache_file = self.cache_dir / f"{self._key(payload)}.json" if self.cache_dir else None
+        if cache_file and cache_file.exists():
+            usage["cache_hits"] = 1
+            return json.loads(cache_file.read_text())["content"], usage, [{"event": "cache_hit"}]
+        attempt = 0
+        while True:
+            kw = dict(model=self.model, messages=messages, temperature=self.s.temperature,
+                      max_tokens=self.s.max_output_tokens)
+            if self.structured:
+                kw["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "lf_proposals", "schema": PROPOSAL_SCHEMA, "strict": False}}
+            usage["requests"] += 1
+            try:
+                resp = self.client.chat.completions.create(**kw)
+            except openai.BadRequestError as e:
+                if self.structured:
+                    events.append({"event": "structured_output_unsupported", "detail": str(e)[:200]})
+                    self.structured = False
+                    continue
+                events.append({"event": "bad_request", "detail": str(e)[:200]})
+                return None, usage, events
+            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                    openai.APIConnectionError) as e:
+                kind = type(e).__name__
+                status = getattr(e, "status_code", None)
+                if attempt >= self.s.max_retries:
+                    events.append({"event": "gave_up", "error": kind, "status": status, "attempts": attempt + 1})
+                    return None, usage, events
+                wait = self.s.backoff_s * (2 ** attempt)
+                events.append({"event": "retry", "error": kind, "status": status, "wait_s": wait})
+                self.sleep(wait)
+                attempt += 1
+                continue
+            except openai.APIStatusError as e:
+                events.append({"event": "http_error", "status": e.status_code, "detail": str(e)[:200]})
+                return None, usage, events
+            break
+        u = getattr(resp, "usage", None)
+        pt, ct = (getattr(u, "prompt_tokens", 0) or 0, getattr(u, "completion_tokens", 0) or 0) if u else (0, 0)
+        usage["prompt_tokens"] += pt
+        usage["completion_tokens"] += ct
+        usage["cost_usd"] += self._cost({"prompt_tokens": pt, "completion_tokens": ct})
+        content = resp.choices[0].message.content if resp.choices else None
+        if content is None:
+            events.append({"event": "empty_reply"})
+            return None, usage, events
+        if len(content) > self.s.max_reply_chars:
+            events.append({"event": "oversized_reply", "chars": len(content)})
+            return None, usage, events
+        if cache_file:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache_file.write_text(json.dumps({"content": content, "model": self.model}))
+        return content, usage, events
+
+    # -- one round ----------------------------------------------------------------------
+    def propose(self, ctx: RoundContext) -> Proposal:
+        items: list[dict] = []
+        total = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cache_hits": 0}
+        events: list[dict] = []
+        tags = list(ctx.errors)
+        n = self.s.tags_per_request
+        for i in range(0, len(tags), n):
+            batch = tags[i:i + n]
+            msgs = build_messages(ctx, batch, self.s.examples_per_tag, self.s.errors_per_tag)
+            content, usage, ev = self.request(msgs)
+            for k in total:
+                total[k] += usage.get(k, 0)
+            events += [{**e, "tags": batch} for e in ev]
+            if content is None:
+                continue
+            try:
+                got = parse_reply(content)
+            except ReplyError as e:
+                events.append({"event": "malformed_reply", "detail": str(e), "tags": batch})
+                continue
+            items += [g for g in got if isinstance(g, dict)]
+            bad = sum(not isinstance(g, dict) for g in got)
+            if bad:
+                events.append({"event": "non_object_items", "count": bad, "tags": batch})
+        return Proposal(items=items, usage=total, events=events)

@@ -1,0 +1,59 @@
+"""Prompt templates (versioned files in ``llm_rulegen/prompts/``) and the small, masked requests
+built from them. Requests never carry the whole dataset: per tag a few examples and errors,
+each text truncated, and every text passes through :func:`data.pii.mask_pii`."""
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+from data.pii import mask_pii
+from llm_rulegen.base import RoundContext
+
+PROMPT_DIR = Path(__file__).parent / "prompts"
+VERSION = "v1"
+MAX_TEXT = 300
+
+
+def template(name: str, version: str = VERSION) -> Template:
+    return Template((PROMPT_DIR / f"{name}.{version}.txt").read_text(encoding="utf-8"))
+
+
+def _clip(text: str) -> str:
+    text = " | ".join(line.strip() for line in str(text).splitlines() if line.strip())
+    return mask_pii(text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "...")
+
+
+def _lines(rows, fmt, empty="(none)") -> str:
+    out = [fmt(r) for r in rows]
+    return "\n".join(out) if out else empty
+
+
+def tag_block(ctx: RoundContext, tag: str, n_examples: int, n_errors: int) -> str:
+    e = ctx.errors[tag]
+    stats = ctx.lf_stats.set_index("id") if len(ctx.lf_stats) else None
+    cur = [s for s in ctx.lfs if s.tag == tag and s.kind in ("keyword", "regex")]
+
+    def lf_line(s):
+        cov = prec = float("nan")
+        if stats is not None and s.id in stats.index:
+            cov, prec = stats.loc[s.id, "coverage"], stats.loc[s.id, "dev_precision"]
+        return f"- {s.id} ({s.kind}) {mask_pii(s.params.model_dump_json(exclude_defaults=True))} coverage={cov:.3f} precision={prec:.2f}"
+
+    return template("tag_block").substitute(
+        tag=tag, description=mask_pii(e.description), confusable=", ".join(e.confusable) or "(none seen)",
+        examples=_lines(e.examples.head(n_examples).itertuples(), lambda r: f"- [{r.ticket_id}] {_clip(r.text)}"),
+        false_negatives=_lines(e.false_negatives.head(n_errors).itertuples(),
+                               lambda r: f"- [{r.ticket_id}] predicted={r.predicted}: {_clip(r.text)}"),
+        false_positives=_lines(e.false_positives.head(n_errors).itertuples(),
+                               lambda r: f"- [{r.ticket_id}] true={r.gold} fired={','.join(r.lfs_fired[:4])}: {_clip(r.text)}"),
+        current_lfs=_lines(cur, lf_line))
+
+
+def build_messages(ctx: RoundContext, tags: list[str], n_examples: int, n_errors: int) -> list[dict]:
+    """Chat messages for one request about ``tags``: cold start when none of them has rules yet."""
+    has_rules = any(s.tag in tags and s.kind in ("keyword", "regex") for s in ctx.lfs)
+    name = "revision" if has_rules and ctx.round > 1 else "cold_start"
+    blocks = "\n\n".join(tag_block(ctx, t, n_examples, n_errors) for t in tags)
+    user = template(name).substitute(round=ctx.round, max_new=ctx.max_new_per_tag, tag_blocks=blocks)
+    return [{"role": "system", "content": template("system").template},
+            {"role": "user", "content": mask_pii(user)}]
