@@ -40,6 +40,7 @@ class RoundContext:
     lf_stats: pd.DataFrame             # lf_summary on the gating half
     errors: dict[str, TagErrors]       # tags that need work, worst first
     max_new_per_tag: int = 2
+    rejected_ids: set = field(default_factory=set)  # LF ids the gate already rejected in earlier rounds
 
 
 @dataclass

@@ -91,6 +91,8 @@ class MinerProposer:
                 phrase = self.vocab[cand[i]]
                 if any(phrase in p or p in phrase for p in taken):
                     continue
+                if f"mine:{_slug(tag)}:kw:{_slug(phrase)}" in ctx.rejected_ids:
+                    continue
                 motivating = focus["ticket_id"][Xf[:, cand[i]].toarray().ravel() > 0].tolist()[:5]
                 items.append({
                     "action": "add", "id": f"mine:{_slug(tag)}:kw:{_slug(phrase)}", "tag": tag, "kind": "keyword",
@@ -141,7 +143,7 @@ class MinerProposer:
         a, b, c, n, ph, fn = best
         wa, wb = self.vocab[a], self.vocab[b]
         pattern = rf"\b{re.escape(wa)}\b[^\n]{{0,{self.window}}}\b{re.escape(wb)}\b|\b{re.escape(wb)}\b[^\n]{{0,{self.window}}}\b{re.escape(wa)}\b"
-        if pattern in taken:
+        if pattern in taken or f"mine:{_slug(tag)}:re:{_slug(wa)}_{_slug(wb)}" in ctx.rejected_ids:
             return None
         return {"action": "add", "id": f"mine:{_slug(tag)}:re:{_slug(wa)}_{_slug(wb)}", "tag": tag, "kind": "regex",
                 "params": {"pattern": pattern},
