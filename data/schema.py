@@ -25,7 +25,7 @@ from data.pii import mask_pii as _mask
 SPEAKERS = ("customer", "operator")
 TICKET_COLUMNS = ["ticket_id", "text", "turns", "operator_tag", "created_at", "metadata"]
 QUARANTINE_COLUMNS = ["source", "row", "ticket_id", "reason", "detail", "raw"]
-_KNOWN = {"ticket_id", "text", "turns", "operator_tag", "created_at", "tag"}
+_KNOWN = {"ticket_id", "text", "turns", "operator_tag", "created_at", "tag", "metadata"}
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,8 @@ def normalize_tickets(
                         "detail": e.detail, "raw": _raw_repr(rec)})
             continue
         seen.add(tid)
-        meta = {c: rec[c] for c in extra_cols if not _is_missing(rec.get(c))}
+        meta = _metadata_of(rec.get("metadata"))
+        meta.update({c: rec[c] for c in extra_cols if not _is_missing(rec.get(c))})
         created = rec.get("created_at")
         row = {
             "ticket_id": tid,
@@ -199,6 +200,19 @@ def normalize_tickets(
     tickets = pd.DataFrame(good, columns=cols)
     quarantine = pd.DataFrame(bad, columns=QUARANTINE_COLUMNS)
     return tickets, quarantine
+
+
+def _metadata_of(v: Any) -> dict:
+    """A ``metadata`` column (JSON object or dict, e.g. read back from the workspace) as a dict."""
+    if isinstance(v, dict):
+        return dict(v)
+    if isinstance(v, str) and v.strip().startswith("{"):
+        try:
+            d = json.loads(v)
+            return d if isinstance(d, dict) else {}
+        except json.JSONDecodeError:
+            return {"metadata": v}
+    return {} if _is_missing(v) else {"metadata": v}
 
 
 def _raw_repr(rec: dict, limit: int = 500) -> str:

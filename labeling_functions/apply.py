@@ -42,7 +42,9 @@ class Reference:
     def neighbors(self, X: np.ndarray, ids: Sequence, k: int) -> np.ndarray:
         """Indices of the ``k`` most similar reference tickets per row (a ticket never neighbours itself)."""
         k = min(k, len(self.emb) - 1)
-        out = np.empty((len(X), k), dtype=np.int64)
+        out = np.empty((len(X), max(k, 0)), dtype=np.int64)
+        if k < 1:
+            return out
         for a in range(0, len(X), NEIGHBOR_CHUNK):
             S = np.round(np.asarray(X[a:a + NEIGHBOR_CHUNK], dtype=np.float64) @ self.emb.T, SIM_DECIMALS)
             for r, tid in enumerate(ids[a:a + NEIGHBOR_CHUNK]):
@@ -94,6 +96,8 @@ class CompiledLF:
             self.equals = p.equals
 
     def neighbor_votes(self, nn: np.ndarray) -> np.ndarray:
+        if nn.shape[1] == 0:  # a one-ticket reference has no neighbours
+            return np.zeros(len(nn), dtype=bool)
         share = (self.ref.values(self.field)[nn] == self.equals).sum(axis=1) / nn.shape[1]
         return share >= self.min_share - 1e-12
 

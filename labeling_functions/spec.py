@@ -200,6 +200,8 @@ class LFSpec(BaseModel):
 def load_specs(path: str | Path) -> list[LFSpec]:
     """Load LF specs from a YAML file (a list, or a mapping with an ``lfs`` list) or a folder of them."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"LF spec file or folder not found: {path}")
     if path.is_dir():
         out: list[LFSpec] = []
         for p in sorted(path.rglob("*.y*ml")):

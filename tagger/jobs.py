@@ -1,0 +1,125 @@
+"""The functions the Airflow DAGs call (and any other scheduler could): each is a plain function
+of a settings file and a few arguments, returning a small JSON-able report.
+
+Settings (``configs/airflow.yaml``): ``workspace_url``, ``target_url``, ``registry``, ``lf_store``,
+``run_config``, ``source`` (a SQL source whose queries filter on ``:since`` / ``:until``),
+``drop_folder``, ``shard_size``, ``review_threshold``. Relative paths and ``sqlite:///`` URLs
+resolve against the settings file's folder.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from tagger.config import SQLSourceConfig, _resolve, _resolve_url, load_config
+
+
+class JobSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workspace_url: str
+    target_url: str
+    registry: str
+    lf_store: str
+    run_config: str
+    source: SQLSourceConfig | None = None
+    drop_folder: str | None = None
+    shard_size: int = Field(500, ge=1)
+    review_threshold: float = Field(0.5, ge=0, le=1)
+    settings_path: str | None = None
+
+
+def load_settings(path: str | Path) -> JobSettings:
+    path = Path(path).resolve()
+    s = JobSettings.model_validate(yaml.safe_load(path.read_text()))
+    base = path.parent
+    s.workspace_url, s.target_url = _resolve_url(base, s.workspace_url), _resolve_url(base, s.target_url)
+    s.registry, s.lf_store, s.run_config = _resolve(base, s.registry), _resolve(base, s.lf_store), _resolve(base, s.run_config)
+    if s.source:
+        s.source.url = _resolve_url(base, s.source.url)
+    if s.drop_folder:
+        s.drop_folder = _resolve(base, s.drop_folder)
+    s.settings_path = str(path)
+    for url in (s.workspace_url, s.target_url):
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return s
+
+
+def _run_config(s: JobSettings, **overrides):
+    cfg = load_config(s.run_config, overrides)
+    cfg.dataset.pool = SQLSourceConfig(url=s.workspace_url, table="tickets")
+    cfg.dataset.generate_demo = None
+    Path(s.lf_store).mkdir(parents=True, exist_ok=True)
+    cfg.lfs.spec_dirs = [s.lf_store]
+    return cfg
+
+
+def ingest(settings: str, until: str) -> dict:
+    """ticket_ingest: new tickets from the source (up to ``until``) and from the drop folder."""
+    from data.warehouse import TICKETS, count_rows, ingest_folder, ingest_sql_interval
+    from tagger.pipeline import ensure_demo_data
+
+    s = load_settings(settings)
+    ensure_demo_data(load_config(s.run_config))  # the demo source database, when the run config makes one
+    report = {}
+    if s.source:
+        report["source"] = ingest_sql_interval(s.source.to_source(), s.workspace_url, until)
+    if s.drop_folder:
+        report["drop_folder"] = ingest_folder(s.drop_folder, s.workspace_url)
+    report["workspace_tickets"] = count_rows(s.workspace_url, TICKETS)
+    return report
+
+
+def refine_lfs(settings: str) -> dict:
+    """lf_refinement: run the loop in review mode; new LFs land in the LF store as ``proposed``."""
+    from labeling_functions.spec import dump_specs, load_specs
+    from tagger.pipeline import run_refine
+
+    s = load_settings(settings)
+    cfg = _run_config(s, **{"refine.enabled": True, "refine.mode": "review"})
+    run_dir = run_refine(cfg, progress=False)
+    proposed = [x for x in load_specs(run_dir / "refine" / "generated_lfs.yaml") if x.status == "proposed"]
+    out = Path(s.lf_store) / f"proposed-{run_dir.name}.yaml"
+    if proposed:
+        dump_specs(proposed, out)
+    return {"run_dir": str(run_dir), "proposed": len(proposed), "file": str(out) if proposed else None}
+
+
+def train(settings: str) -> dict:
+    """train_tagger: approved LFs -> label model -> end model -> scores; promote if not worse on gold_dev."""
+    from models.registry import Registry
+    from tagger.pipeline import run_pipeline
+
+    s = load_settings(settings)
+    cfg = _run_config(s, **{"refine.enabled": False})
+    run_dir = run_pipeline(cfg, progress=False)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    sel = m.get("selection")
+    dev = next(r["cv_macro_f1_mean"] for r in sel["table"] if r["recipe"] == sel["chosen"]["name"]) if sel else \
+        m["label_model"]["gold_dev_accuracy_label_model"]
+    reg = Registry(s.registry)
+    version = reg.register(run_dir, dev_score=dev, test_score=m["test"]["model"]["macro_f1"])
+    return {"run_dir": str(run_dir), **reg.promote_if_not_worse(version)}
+
+
+def plan_tagging(settings: str) -> list[dict]:
+    """batch_tagging: the shards of tickets the champion has not tagged yet."""
+    from models.registry import Registry
+    from tagger.batch import plan_shards, untagged_ids
+
+    s = load_settings(settings)
+    champ = Registry(s.registry).champion()
+    if champ is None:
+        return []
+    ids = untagged_ids(s.workspace_url, s.target_url, champ["version"])
+    return [{"ids": shard, "model_version": champ["version"]} for shard in plan_shards(ids, s.shard_size)]
+
+
+def tag_shard(settings: str, shard: dict) -> dict:
+    from tagger.batch import tag_shard as _tag
+
+    s = load_settings(settings)
+    return _tag(shard["ids"], s.workspace_url, s.target_url, s.registry, shard["model_version"], s.review_threshold)
