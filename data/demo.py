@@ -285,6 +285,9 @@ def _operator_tag(rng: random.Random, tag: str, accuracy: float) -> str | None:
 def generate_demo(out_dir: str | Path, n_pool: int = 2400, n_test_per_tag: int = 40, n_dev_per_tag: int = 10,
                   operator_accuracy: float = 0.8, seed: int = 7, bad_rows: bool = True) -> dict[str, Path]:
     """Write ``support.db``, ``gold_dev.jsonl``, ``gold_test.jsonl`` and ``tags.csv`` under ``out_dir``."""
+    if n_pool < len(TAGS) * n_dev_per_tag:
+        raise ValueError(f"n_pool={n_pool} is too small for {n_dev_per_tag} gold_dev tickets per tag "
+                         f"({len(TAGS)} tags): need at least {len(TAGS) * n_dev_per_tag}")
     rng = random.Random(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

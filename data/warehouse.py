@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import (Boolean, Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, delete,
-                        select)
+                        func, select)
 
 from data.io import FILE_FORMATS, SQLSource, load_tickets
 from data.schema import IngestLimits
@@ -98,14 +98,16 @@ def _store(url: str, tickets: pd.DataFrame, quarantine: pd.DataFrame, source: st
               "source": source, "ingested_at": ts} for r in tickets.itertuples()]
     qrows = []
     for r in quarantine.itertuples():
-        key = hashlib.sha256(f"{r.source}|{r.row}|{r.ticket_id}|{r.reason}|{r.raw}".encode("utf-8", "replace")).hexdigest()
+        # content-based key: the same bad row pulled again (another interval, another batch) is stored once
+        key = hashlib.sha256(f"{r.ticket_id}|{r.reason}|{r.raw}".encode("utf-8", "replace")).hexdigest()
         qrows.append({"key": key, "source": str(r.source), "row": int(r.row), "ticket_id": None if pd.isna(r.ticket_id) else str(r.ticket_id),
                       "reason": r.reason, "detail": r.detail, "raw": r.raw, "ingested_at": ts})
     with engine(url).begin() as conn:
-        before = conn.execute(select(TICKETS.c.ticket_id).where(TICKETS.c.ticket_id.in_([r["ticket_id"] for r in trows]))).fetchall() if trows else []
+        before = conn.execute(select(func.count()).select_from(TICKETS)).scalar()
         upsert(conn, TICKETS, trows, update=False)
         upsert(conn, QUARANTINE, qrows, update=False)
-    return {"rows": len(trows), "new": len(trows) - len(before), "quarantined": len(qrows),
+        added = conn.execute(select(func.count()).select_from(TICKETS)).scalar() - before
+    return {"rows": len(trows), "new": int(added), "quarantined": len(qrows),
             "quarantine_reasons": quarantine["reason"].value_counts().to_dict() if len(quarantine) else {}}
 
 
@@ -162,8 +164,6 @@ def ingest_folder(folder: str | Path, workspace_url: str, limits: IngestLimits =
 
 
 def count_rows(url: str, table: Table) -> int:
-    from sqlalchemy import func
-
     with engine(url).connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar())
 

@@ -95,8 +95,6 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
             best, since_best = (f_sel, r, list(generated)), 0
         else:
             since_best += 1
-        if r > 0:
-            rounds[-1]["dev_select_macro_f1_after"] = rec["dev_select_macro_f1"]
         rounds.append(rec)
         log.info("round %d: %s", r, json.dumps(rec))
         if r == loop_cfg.max_rounds:

@@ -64,6 +64,7 @@ def run(config: Path = typer.Argument(..., help="YAML run config, e.g. configs/d
 @app.command()
 def refine(config: Path = typer.Argument(..., help="YAML run config; its refine section picks backend and budgets"),
            set_: list[str] = typer.Option([], "--set", help="override a config field, e.g. --set refine.backend=openai"),
+           store: Path = typer.Option(None, "--store", help="add every LF the loop generated to this LF store for review"),
            quiet: bool = typer.Option(False, "--quiet"),
            verbose: bool = typer.Option(False, "--verbose")):
     """Run the LF refinement loop (LLM or offline miner); prints the run directory last."""
@@ -76,6 +77,13 @@ def refine(config: Path = typer.Argument(..., help="YAML run config; its refine 
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo((run_dir / "refine_summary.md").read_text())
+    if store:
+        from labeling_functions.spec import load_specs
+        from labeling_functions.store import LFStore
+
+        new = [s for s in load_specs(run_dir / "refine" / "generated_lfs.yaml") if s.status in ("proposed", "active")]
+        added = LFStore(store).add(new)
+        typer.echo(f"added {len(added)} LFs to the store {store}")
     typer.echo(str(run_dir))
 
 
@@ -97,6 +105,113 @@ def tag(input: Path = typer.Argument(..., help="tickets: .csv, .jsonl or .parque
     if len(q):
         reasons = q["reason"].value_counts().to_dict()
         typer.echo(f"quarantined {len(q)} rows {reasons} -> {qpath}")
+
+
+lf_app = typer.Typer(no_args_is_help=True, help="Review labeling functions in an LF store (YAML files per tag).")
+app.add_typer(lf_app, name="lf")
+STORE = typer.Option(..., "--store", help="the LF store folder, e.g. workspace/airflow/lfs")
+
+
+@lf_app.command("list")
+def lf_list(store: Path = STORE, tag: str = typer.Option(None), status: str = typer.Option(None),
+            author: str = typer.Option(None), round_: int = typer.Option(None, "--round"),
+            sort: str = typer.Option("id", help="id | coverage | dev_precision | dev_hits"),
+            desc: bool = typer.Option(False, "--desc")):
+    """List LFs with their gate statistics, filtered and sorted."""
+    from labeling_functions.store import LFStore
+    from tagger.lf_tools import lf_table
+
+    df = lf_table(LFStore(store).all())
+    if sort not in df.columns:
+        _fail(f"--sort must be one of {list(df.columns)}")
+    for col, val in (("tag", tag), ("status", status), ("author", author), ("round", round_)):
+        if val is not None:
+            df = df[df[col].astype(str).str.contains(str(val), regex=False)] if col == "author" else df[df[col] == val]
+    df = df.sort_values(sort, ascending=not desc, kind="stable")
+    typer.echo(df.to_string(index=False, float_format=lambda x: f"{x:.3f}") if len(df) else "(no LFs)")
+    typer.echo(f"{len(df)} LFs")
+
+
+@lf_app.command("show")
+def lf_show(lf_id: str = typer.Argument(...), store: Path = STORE,
+            config: Path = typer.Option(None, "--config", help="measure on this run config's data, with sample hits")):
+    """Show an LF: spec, provenance, review history and (with --config) stats and sample hits."""
+    import yaml
+
+    from labeling_functions.store import LFStore
+
+    try:
+        spec = LFStore(store).get(lf_id)
+    except KeyError as e:
+        _fail(str(e))
+    typer.echo(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    if config:
+        _setup_logging(False)
+        from tagger.lf_tools import format_measurement, measure
+
+        typer.echo(format_measurement(measure(_load(config, []), [spec])[0]))
+
+
+def _review(lf_id: str, store: Path, status: str, reason: str, by: str | None):
+    import getpass
+
+    from labeling_functions.store import LFStore, LifecycleError
+
+    try:
+        new = LFStore(store).set_status(lf_id, status, by or getpass.getuser(), reason)
+    except (KeyError, LifecycleError) as e:
+        _fail(str(e))
+    typer.echo(f"{new.id}: {new.provenance['history'][-1]['from']} -> {new.status}")
+
+
+REASON = typer.Option(..., "--reason", help="why (recorded in the LF's history)")
+BY = typer.Option(None, "--by", help="who (default: the login name)")
+
+
+@lf_app.command("approve")
+def lf_approve(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = BY):
+    """proposed -> active (or re-activate a retired LF): it will feed the next training."""
+    _review(lf_id, store, "active", reason, by)
+
+
+@lf_app.command("reject")
+def lf_reject(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = BY):
+    """proposed -> rejected."""
+    _review(lf_id, store, "rejected", reason, by)
+
+
+@lf_app.command("retire")
+def lf_retire(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = BY):
+    """active -> retired: it stops feeding training."""
+    _review(lf_id, store, "retired", reason, by)
+
+
+@lf_app.command("test")
+def lf_test(spec_file: Path = typer.Argument(..., help="YAML with one LF or a list (hand-written or edited)"),
+            config: Path = typer.Option(..., "--config", help="run config whose pool and gold_dev to test on"),
+            samples: int = typer.Option(5, help="sample hits per list")):
+    """Try LFs on the data before saving them: gold_dev precision/recall, pool coverage, sample hits."""
+    _setup_logging(False)
+    from labeling_functions.spec import load_specs
+    from tagger.lf_tools import format_measurement, measure
+
+    try:
+        specs = load_specs(spec_file)
+        results = measure(_load(config, []), specs, samples)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    for m in results:
+        typer.echo(format_measurement(m))
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a run directory")):
+    """(Re)write RUN_DIR/report.html: a self-contained HTML report of the run; prints its path."""
+    from tagger.report import write_report
+
+    if not (run_dir / "metrics.json").exists():
+        _fail(f"{run_dir} is not a run directory (no metrics.json)")
+    typer.echo(str(write_report(run_dir)))
 
 
 @app.command("demo-data")

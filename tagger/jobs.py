@@ -26,7 +26,7 @@ class JobSettings(BaseModel):
     run_config: str
     source: SQLSourceConfig | None = None
     drop_folder: str | None = None
-    shard_size: int = Field(500, ge=1)
+    shard_size: int = Field(500, ge=1, le=10_000)
     review_threshold: float = Field(0.5, ge=0, le=1)
     settings_path: str | None = None
 
@@ -75,17 +75,16 @@ def ingest(settings: str, until: str) -> dict:
 
 def refine_lfs(settings: str) -> dict:
     """lf_refinement: run the loop in review mode; new LFs land in the LF store as ``proposed``."""
-    from labeling_functions.spec import dump_specs, load_specs
+    from labeling_functions.spec import load_specs
+    from labeling_functions.store import LFStore
     from tagger.pipeline import run_refine
 
     s = load_settings(settings)
     cfg = _run_config(s, **{"refine.enabled": True, "refine.mode": "review"})
     run_dir = run_refine(cfg, progress=False)
     proposed = [x for x in load_specs(run_dir / "refine" / "generated_lfs.yaml") if x.status == "proposed"]
-    out = Path(s.lf_store) / f"proposed-{run_dir.name}.yaml"
-    if proposed:
-        dump_specs(proposed, out)
-    return {"run_dir": str(run_dir), "proposed": len(proposed), "file": str(out) if proposed else None}
+    added = LFStore(s.lf_store).add(proposed)
+    return {"run_dir": str(run_dir), "proposed": len(proposed), "added_to_store": len(added), "store": s.lf_store}
 
 
 def train(settings: str) -> dict:

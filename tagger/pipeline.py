@@ -486,7 +486,34 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
         .to_csv(run_dir / "confusion.csv")
     plot_results(results, ds.tags, run_dir)
     write_summary(run_dir, metrics, results)
+    write_lf_examples(run_dir, specs, L, L_dev, ds)
+    from tagger.report import write_report
+
+    write_report(run_dir)
     return run_dir
+
+
+def write_lf_examples(run_dir: Path, specs: list[LFSpec], L: np.ndarray, L_dev: np.ndarray, ds: Dataset,
+                      n: int = 3) -> None:
+    """Up to ``n`` example hits per LF: correct and incorrect on gold_dev, and unlabeled pool tickets."""
+    def clip(t: str) -> str:
+        t = " | ".join(x.strip() for x in str(t).splitlines())
+        return t if len(t) <= 200 else t[:200] + "..."
+
+    y = ds.gold_dev["tag"].to_numpy()
+    dev_text = ds.gold_dev["text"].to_numpy()
+    unl = ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
+    pool_text = ds.pool["text"].to_numpy()
+    out = {}
+    for j, sp in enumerate(specs):
+        fired = L_dev[:, j] != -1
+        ok = np.flatnonzero(fired & (y == sp.tag))[:n]
+        bad = np.flatnonzero(fired & (y != sp.tag))[:n]
+        pool = np.flatnonzero((L[:, j] != -1) & unl)[:n]
+        out[sp.id] = {"ok": [clip(dev_text[i]) for i in ok],
+                      "bad": [f"(true: {y[i]}) {clip(dev_text[i])}" for i in bad],
+                      "pool": [clip(pool_text[i]) for i in pool]}
+    (run_dir / "lf_examples.json").write_text(json.dumps(out, indent=1))
 
 
 def write_summary(run_dir: Path, metrics: dict, results: dict) -> None:

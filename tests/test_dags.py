@@ -92,9 +92,11 @@ def test_dags_end_to_end(af):
 
     # lf_refinement: proposals land in the LF store as `proposed`
     run_dag(env, "lf_refinement")
-    store = work / "ws" / "lfs"
-    files = list(store.glob("proposed-*.yaml"))
-    assert files and "status: proposed" in files[0].read_text() and "status: active" not in files[0].read_text()
+    from labeling_functions.store import LFStore
+
+    store = LFStore(work / "ws" / "lfs")
+    assert store.all() and {s.status for s in store.all()} == {"proposed"}
+    assert all(s.provenance.get("backend") == "miner" for s in store.all())
 
     # train_tagger: registers and promotes; a second run with the same data is not worse -> promoted again
     run_dag(env, "train_tagger")

@@ -55,7 +55,8 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
     assert run_dir.is_dir() and run_dir.parent == out / "runs"
     for f in ("metrics.json", "summary.md", "lfs.yaml", "lf_summary.csv", "quarantine.csv", "per_tag.csv",
               "confusion.csv", "train_labels.parquet", "model/model_config.json", "model/head.safetensors",
-              "model/encoder/config.json", "per_tag_f1.png", "confusion_top.png"):
+              "model/encoder/config.json", "per_tag_f1.png", "confusion_top.png", "report.html",
+              "lf_examples.json"):
         assert (run_dir / f).exists(), f
     m = json.loads((run_dir / "metrics.json").read_text())
     assert set(m["test"]) == {"model", "baseline_gold_dev_only", "baseline_operator_tags", "baseline_majority_vote"}
@@ -70,6 +71,20 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
     assert 0 < lm["gold_dev_accuracy_label_model"] <= 1 and lm["fit_seconds"] > 0
     assert m["selection"]["chosen"]["name"] in {t["recipe"] for t in m["selection"]["table"]}
     assert "| model |" in r.stdout and "baseline_operator_tags" in (run_dir / "summary.md").read_text()
+
+
+def test_report_renders_every_section(tiny_run):
+    from tagger.report import SECTIONS
+
+    _, run_dir, _ = tiny_run
+    (run_dir / "report.html").unlink()
+    r = tagger("report", str(run_dir))
+    assert r.returncode == 0 and r.stdout.strip().endswith("report.html")
+    page = (run_dir / "report.html").read_text()
+    for s in SECTIONS:
+        assert f"id='{s.lower().replace(' ', '-')}'" in page
+    assert page.count("data:image/png;base64,") >= 2 and "http://" not in page and "https://" not in page
+    assert "op:fee_charged" in page and "<details>" in page and "baseline_operator_tags" in page
 
 
 def test_tag_command_tags_a_file_and_quarantines_bad_rows(tiny_run, tmp_path):

@@ -1,0 +1,77 @@
+"""The LF store: reviewable YAML files, one per tag (``<store>/<tag>.yaml``), LFs sorted by id.
+
+Lifecycle: ``proposed`` -> ``active`` | ``rejected``; ``active`` -> ``retired``; ``retired`` ->
+``active``; ``rejected`` -> ``proposed``. Every change records who, when and why in
+``provenance.history``. Only ``active`` LFs feed training (``lfs.statuses`` in the run config).
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from labeling_functions.spec import LFSpec, dump_specs, load_specs
+
+TRANSITIONS = {"proposed": {"active", "rejected"}, "active": {"retired"}, "retired": {"active"},
+               "rejected": {"proposed"}}
+
+
+class LifecycleError(ValueError):
+    pass
+
+
+def _file_name(tag: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", tag) + ".yaml"
+
+
+class LFStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def all(self) -> list[LFSpec]:
+        return load_specs(self.root) if self.root.exists() else []
+
+    def get(self, lf_id: str) -> LFSpec:
+        for s in self.all():
+            if s.id == lf_id:
+                return s
+        raise KeyError(f"no LF with id {lf_id!r} in {self.root}")
+
+    def _write_tag(self, tag: str, specs: list[LFSpec]) -> None:
+        path = self.root / _file_name(tag)
+        if specs:
+            dump_specs(sorted(specs, key=lambda s: s.id), path)
+        elif path.exists():
+            path.unlink()
+
+    def add(self, specs: list[LFSpec]) -> list[str]:
+        """Add new LFs (ids already in the store are skipped); returns the ids added."""
+        current = {s.id: s for s in self.all()}
+        added = []
+        by_tag: dict[str, list[LFSpec]] = {}
+        for s in current.values():
+            by_tag.setdefault(s.tag, []).append(s)
+        for s in specs:
+            if s.id in current:
+                continue
+            by_tag.setdefault(s.tag, []).append(s)
+            current[s.id] = s
+            added.append(s.id)
+        for tag in {current[i].tag for i in added}:
+            self._write_tag(tag, by_tag[tag])
+        return added
+
+    def set_status(self, lf_id: str, status: str, by: str, reason: str) -> LFSpec:
+        if not reason or not reason.strip():
+            raise LifecycleError("a reason is required")
+        spec = self.get(lf_id)
+        if status not in TRANSITIONS.get(spec.status, set()):
+            raise LifecycleError(f"{lf_id}: cannot go from {spec.status} to {status} "
+                                 f"(allowed: {sorted(TRANSITIONS.get(spec.status, set()))})")
+        history = list(spec.provenance.get("history", []))
+        history.append({"from": spec.status, "to": status, "by": by, "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "reason": reason.strip()})
+        new = spec.model_copy(update={"status": status, "provenance": {**spec.provenance, "history": history}})
+        same_tag = [new if s.id == lf_id else s for s in self.all() if s.tag == spec.tag]
+        self._write_tag(spec.tag, same_tag)
+        return new

@@ -1,0 +1,88 @@
+"""LF store lifecycle and the analyst CLI (`tagger lf ...`) on tiny demo data."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labeling_functions.spec import LFSpec
+from labeling_functions.store import LFStore, LifecycleError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kw(i, tag, phrase, status="proposed"):
+    return LFSpec(id=i, tag=tag, kind="keyword", params={"any": [phrase]}, status=status, author="miner:test",
+                  provenance={"round": 1, "gate": {"dev_precision": 0.9, "dev_hits": 4, "pool_coverage": 0.02}})
+
+
+def test_store_lifecycle_records_who_when_why(tmp_path):
+    st = LFStore(tmp_path)
+    assert st.add([kw("a", "fee_charged", "fee"), kw("b", "fee_charged", "charge"), kw("c", "pin_blocked", "pin")]) == ["a", "b", "c"]
+    assert st.add([kw("a", "fee_charged", "other")]) == []  # ids are stable: no overwrite
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fee_charged.yaml", "pin_blocked.yaml"]
+    st.set_status("a", "active", "ana", "precise on dev")
+    st.set_status("b", "rejected", "ana", "too vague")
+    st.set_status("a", "retired", "bob", "superseded")
+    a = st.get("a")
+    assert a.status == "retired" and [h["to"] for h in a.provenance["history"]] == ["active", "retired"]
+    assert a.provenance["history"][1]["by"] == "bob" and a.provenance["history"][1]["reason"] == "superseded"
+    with pytest.raises(LifecycleError, match="cannot go from rejected to active"):
+        st.set_status("b", "active", "ana", "changed my mind")
+    with pytest.raises(LifecycleError, match="reason"):
+        st.set_status("c", "active", "ana", " ")
+    with pytest.raises(KeyError):
+        st.get("zzz")
+
+
+def tagger(*args):
+    return subprocess.run([sys.executable, "-m", "tagger.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tests.test_pipeline_e2e import TINY
+
+    out = tmp_path_factory.mktemp("review")
+    store = out / "lfs"
+    LFStore(store).add([kw("kw:stolen", "card_lost_or_stolen", "stolen"), kw("kw:fee", "fee_charged", "fee"),
+                        kw("kw:bad", "pin_blocked", "card")])
+    cfg = out / "tiny.yaml"
+    cfg.write_text(TINY.format(out=out, mode="frozen").replace("end_model:", f"lfs: {{spec_dirs: [{store}]}}\nend_model:"))
+    return out, store, cfg
+
+
+def test_cli_review_flow_and_only_active_lfs_train(tiny):
+    out, store, cfg = tiny
+    r = tagger("lf", "list", "--store", str(store), "--status", "proposed", "--sort", "dev_precision", "--desc")
+    assert r.returncode == 0 and "3 LFs" in r.stdout and "kw:stolen" in r.stdout
+    r = tagger("lf", "show", "kw:stolen", "--store", str(store), "--config", str(cfg))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "gold_dev:" in r.stdout and "correct on gold_dev" in r.stdout and "unlabeled pool hits" in r.stdout
+    assert tagger("lf", "approve", "kw:stolen", "--store", str(store), "--reason", "precise", "--by", "ana").returncode == 0
+    assert tagger("lf", "reject", "kw:bad", "--store", str(store), "--reason", "fires on every card ticket").returncode == 0
+    r = tagger("lf", "retire", "kw:fee", "--store", str(store), "--reason", "x")
+    assert r.returncode == 2 and "cannot go from proposed to retired" in r.stderr
+    r = tagger("lf", "list", "--store", str(store), "--status", "active")
+    assert "kw:stolen" in r.stdout and "kw:bad" not in r.stdout and "1 LFs" in r.stdout
+    # retrain: only the active LF feeds the label model
+    r = tagger("run", str(cfg), "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    run_dir = Path(r.stdout.strip().splitlines()[-1])
+    used = {x["id"] for x in yaml.safe_load((run_dir / "lfs.yaml").read_text())["lfs"]}
+    assert "kw:stolen" in used and not {"kw:fee", "kw:bad"} & used
+
+
+def test_cli_lf_test_measures_a_hand_written_spec(tiny, tmp_path):
+    _, _, cfg = tiny
+    spec = tmp_path / "try.yaml"
+    spec.write_text(yaml.safe_dump({"id": "try:pin", "tag": "pin_blocked", "kind": "regex",
+                                    "params": {"pattern": r"\bpin\b"}}))
+    r = tagger("lf", "test", str(spec), "--config", str(cfg), "--samples", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "try:pin" in r.stdout and "precision" in r.stdout and "incorrect on gold_dev" in r.stdout
+    spec.write_text(yaml.safe_dump({"id": "evil", "tag": "pin_blocked", "kind": "regex", "params": {"pattern": "(a+)+$"}}))
+    r = tagger("lf", "test", str(spec), "--config", str(cfg))
+    assert r.returncode == 2 and "unsafe regex" in r.stderr
