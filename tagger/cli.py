@@ -204,6 +204,28 @@ def lf_test(spec_file: Path = typer.Argument(..., help="YAML with one LF or a li
         typer.echo(format_measurement(m))
 
 
+@lf_app.command("diff")
+def lf_diff(run_a: Path = typer.Argument(..., help="the earlier run directory"),
+            run_b: Path = typer.Argument(..., help="the later run directory")):
+    """LFs added, removed and changed between two runs, and the metric deltas."""
+    from tagger.lf_tools import diff_runs
+
+    try:
+        d = diff_runs(run_a, run_b)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    for k in ("added", "removed", "changed"):
+        typer.echo(f"{k} ({len(d[k])}):")
+        for i in d[k]:
+            typer.echo(f"  {i}")
+    typer.echo("metrics (A -> B, delta):")
+    for k, (x, y, dl) in sorted(d["metrics"].items()):
+        typer.echo(f"  {k:45s} {x:.4f} -> {y:.4f}  ({dl:+.4f})")
+    typer.echo("per-tag F1 of the model that changed (A -> B):")
+    for tag, x, y, dl in d["per_tag_f1"]:
+        typer.echo(f"  {tag:40s} {x:.3f} -> {y:.3f}  ({dl:+.3f})")
+
+
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a run directory")):
     """(Re)write RUN_DIR/report.html: a self-contained HTML report of the run; prints its path."""

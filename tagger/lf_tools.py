@@ -75,3 +75,37 @@ def lf_table(specs: list[LFSpec]) -> pd.DataFrame:
                      "dev_hits": g.get("dev_hits", np.nan), "coverage": g.get("pool_coverage", np.nan)})
     return pd.DataFrame(rows, columns=["id", "tag", "kind", "status", "author", "round", "dev_precision", "dev_hits",
                                        "coverage"])
+
+
+def diff_runs(run_a, run_b) -> dict:
+    """LFs added, removed (retired or rejected since), changed (same id, new spec or status) between two
+    runs, and the gold_test / label-model metric deltas."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    def lfs(run):
+        return {x["id"]: x for x in yaml.safe_load((Path(run) / "lfs.yaml").read_text())["lfs"]}
+
+    def metrics(run):
+        return json.loads((Path(run) / "metrics.json").read_text())
+
+    a, b = lfs(run_a), lfs(run_b)
+    changed = [i for i in a.keys() & b.keys()
+               if {k: a[i][k] for k in ("tag", "kind", "params", "status")} != {k: b[i][k] for k in ("tag", "kind", "params", "status")}]
+    ma, mb = metrics(run_a), metrics(run_b)
+    deltas = {}
+    for name in ma["test"].keys() & mb["test"].keys():
+        for k in ("macro_f1", "micro_f1", "accuracy"):
+            deltas[f"{name}.{k}"] = (ma["test"][name][k], mb["test"][name][k], mb["test"][name][k] - ma["test"][name][k])
+    for k in ("gold_dev_accuracy_label_model", "gold_dev_accuracy_majority_vote", "coverage", "n_lfs"):
+        deltas[f"label_model.{k}"] = (ma["label_model"][k], mb["label_model"][k], mb["label_model"][k] - ma["label_model"][k])
+    per_tag = []
+    for tag, v in mb["test"]["model"]["per_tag"].items():
+        before = ma["test"]["model"]["per_tag"].get(tag, {}).get("f1")
+        if before is not None and abs(v["f1"] - before) > 1e-9:
+            per_tag.append((tag, before, v["f1"], v["f1"] - before))
+    per_tag.sort(key=lambda x: x[3])
+    return {"added": sorted(b.keys() - a.keys()), "removed": sorted(a.keys() - b.keys()), "changed": sorted(changed),
+            "metrics": deltas, "per_tag_f1": per_tag}

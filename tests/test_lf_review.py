@@ -73,6 +73,15 @@ def test_cli_review_flow_and_only_active_lfs_train(tiny):
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     used = {x["id"] for x in yaml.safe_load((run_dir / "lfs.yaml").read_text())["lfs"]}
     assert "kw:stolen" in used and not {"kw:fee", "kw:bad"} & used
+    assert "kw:stolen" in (run_dir / "report.html").read_text()
+    # retire it, retrain, and diff the two runs
+    assert tagger("lf", "retire", "kw:stolen", "--store", str(store), "--reason", "superseded").returncode == 0
+    r2 = tagger("run", str(cfg), "--quiet")
+    run_b = Path(r2.stdout.strip().splitlines()[-1])
+    d = tagger("lf", "diff", str(run_dir), str(run_b))
+    assert d.returncode == 0, d.stderr[-2000:]
+    assert "removed (1):\n  kw:stolen" in d.stdout and "added (0)" in d.stdout
+    assert "model.macro_f1" in d.stdout and "label_model.n_lfs" in d.stdout
 
 
 def test_cli_lf_test_measures_a_hand_written_spec(tiny, tmp_path):
