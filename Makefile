@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test benchmark-banking77
+.PHONY: install demo test benchmark benchmark-banking77
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,6 @@ test: install
 benchmark-banking77: install
 	HF_HUB_OFFLINE=1 $(BIN)/tagger run configs/banking77.yaml --quiet
 	HF_HUB_OFFLINE=1 $(BIN)/tagger run configs/banking77_no_operator.yaml --quiet
+
+benchmark: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
