@@ -14,7 +14,6 @@ Needs ../shared/benchmarks/banking77 (and a trained model for 3: --model RUN_DIR
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -111,7 +110,6 @@ def bench_label_model(n_tickets: int, n_lfs: int, timeout_s: int) -> list[dict]:
     specs, tags = make_lfs(n_lfs - len(tags_of()))
     specs = operator_lfs(tags) + specs
     L = apply_lfs(df, compile_lfs(specs, tags)).astype(np.int64)
-    before = peak_mb()
     lm = SourceLabelModel(len(tags), n_epochs=100, blas_threads=1).fit(L, [s.family for s in specs])
     ours, ours_mb = lm.fit_seconds_, peak_mb()
     ctx = mp.get_context("spawn")

@@ -16,6 +16,7 @@ def test_demo_database_properties(tmp_path):
     con.close()
     assert len(TAGS) >= 8
     assert set(msgs["sender"]) == {"customer", "operator"}
+    assert len(conv) == 1200 + 4  # plus the four deliberately bad rows
     per_conv = msgs.groupby("conversation_id").size()
     assert (per_conv >= 2).mean() > 0.95 and per_conv.max() >= 4  # multi-turn
     body = " ".join(msgs["body"])

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 from threadpoolctl import threadpool_info
 
 from labeling_functions.label_model import (SourceLabelModel, collapse_families, covered, estimate_prior,

@@ -10,7 +10,7 @@ import pytest
 
 from llm_rulegen.gate import GateConfig, gate_lfs
 from llm_rulegen.openai_backend import OpenAIProposer, parse_reply
-from tagger.config import OpenAISettings, load_config
+from tagger.config import OpenAISettings
 from tests.llm_server import LLMServer, Script, completion
 
 TAGS = ["card_lost_or_stolen", "fee_charged", "transfer_failed"]
@@ -24,7 +24,6 @@ def settings(**kw):
 
 @pytest.fixture
 def ctx():
-    from labeling_functions.spec import LFSpec
     from llm_rulegen.base import RoundContext, TagErrors
 
     dev = pd.DataFrame({"ticket_id": ["d1", "d2", "d3", "d4"], "tag": ["card_lost_or_stolen", "card_lost_or_stolen", "fee_charged", "transfer_failed"],

@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 
 from models.encoder import package_model_path
 from models.end_model import ModelInfo, TaggerModel, finetune, finetuned_model, frozen_model, head_proba, train_head
