@@ -115,13 +115,22 @@ STORE = typer.Option(..., "--store", help="the LF store folder, e.g. workspace/a
 @lf_app.command("list")
 def lf_list(store: Path = STORE, tag: str = typer.Option(None), status: str = typer.Option(None),
             author: str = typer.Option(None), round_: int = typer.Option(None, "--round"),
-            sort: str = typer.Option("id", help="id | coverage | dev_precision | dev_hits"),
-            desc: bool = typer.Option(False, "--desc")):
-    """List LFs with their gate statistics, filtered and sorted."""
+            sort: str = typer.Option("id", help="id | coverage | dev_precision | dev_hits | conflicts | overlaps"),
+            desc: bool = typer.Option(False, "--desc"),
+            run: Path = typer.Option(None, "--run", help="take coverage / overlaps / conflicts / dev precision from "
+                                                         "this run's lf_summary.csv instead of the gate's figures")):
+    """List LFs with their statistics, filtered and sorted."""
+    import pandas as pd
+
     from labeling_functions.store import LFStore
     from tagger.lf_tools import lf_table
 
     df = lf_table(LFStore(store).all())
+    if run is not None:
+        if not (run / "lf_summary.csv").exists():
+            _fail(f"{run} has no lf_summary.csv")
+        stats = pd.read_csv(run / "lf_summary.csv")[["id", "coverage", "overlaps", "conflicts", "dev_precision", "hits"]]
+        df = df.drop(columns=["coverage", "dev_precision"]).merge(stats, on="id", how="left")
     if sort not in df.columns:
         _fail(f"--sort must be one of {list(df.columns)}")
     for col, val in (("tag", tag), ("status", status), ("author", author), ("round", round_)):

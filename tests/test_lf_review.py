@@ -74,6 +74,8 @@ def test_cli_review_flow_and_only_active_lfs_train(tiny):
     used = {x["id"] for x in yaml.safe_load((run_dir / "lfs.yaml").read_text())["lfs"]}
     assert "kw:stolen" in used and not {"kw:fee", "kw:bad"} & used
     assert "kw:stolen" in (run_dir / "report.html").read_text()
+    r = tagger("lf", "list", "--store", str(store), "--run", str(run_dir), "--sort", "conflicts", "--desc")
+    assert r.returncode == 0 and "conflicts" in r.stdout.splitlines()[0] and "kw:stolen" in r.stdout
     # retire it, retrain, and diff the two runs
     assert tagger("lf", "retire", "kw:stolen", "--store", str(store), "--reason", "superseded").returncode == 0
     r2 = tagger("run", str(cfg), "--quiet")
