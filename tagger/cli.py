@@ -49,16 +49,22 @@ def run(config: Path = typer.Argument(..., help="YAML run config, e.g. configs/d
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
         verbose: bool = typer.Option(False, "--verbose")):
     """Run ingest -> LFs -> label model -> end model -> evaluation; prints the run directory last."""
+    run_dir = _pipeline_job("run_pipeline", "summary.md", config, set_, quiet, verbose)
+    typer.echo(str(run_dir))
+
+
+def _pipeline_job(fn: str, summary: str, config: Path, set_: list[str], quiet: bool, verbose: bool) -> Path:
+    """Load the config, run ``tagger.pipeline.<fn>``, print its summary file; clear errors, exit 2."""
     _setup_logging(verbose)
     cfg = _load(config, set_)
-    from tagger.pipeline import run_pipeline
+    from tagger import pipeline
 
     try:
-        run_dir = run_pipeline(cfg, progress=not quiet)
+        run_dir = getattr(pipeline, fn)(cfg, progress=not quiet)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
-    typer.echo((run_dir / "summary.md").read_text())
-    typer.echo(str(run_dir))
+    typer.echo((run_dir / summary).read_text())
+    return run_dir
 
 
 @app.command()
@@ -68,15 +74,7 @@ def refine(config: Path = typer.Argument(..., help="YAML run config; its refine 
            quiet: bool = typer.Option(False, "--quiet"),
            verbose: bool = typer.Option(False, "--verbose")):
     """Run the LF refinement loop (LLM or offline miner); prints the run directory last."""
-    _setup_logging(verbose)
-    cfg = _load(config, set_)
-    from tagger.pipeline import run_refine
-
-    try:
-        run_dir = run_refine(cfg, progress=not quiet)
-    except (FileNotFoundError, ValueError) as e:
-        _fail(str(e))
-    typer.echo((run_dir / "refine_summary.md").read_text())
+    run_dir = _pipeline_job("run_refine", "refine_summary.md", config, set_, quiet, verbose)
     if store:
         from labeling_functions.spec import load_specs
         from labeling_functions.store import LFStore
