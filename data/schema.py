@@ -42,6 +42,12 @@ def render_dialogue(turns: Iterable[dict], speakers: Iterable[str] = SPEAKERS) -
     return "\n".join(f"{t['speaker']}: {t['text'].strip()}" for t in turns if t["speaker"] in keep)
 
 
+def one_line(text: str, limit: int) -> str:
+    """A ticket's text on one line (turns joined by `` | ``), cut to ``limit`` characters for display."""
+    text = " | ".join(line.strip() for line in str(text).splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _is_missing(v: Any) -> bool:
     if v is None:
         return True

@@ -7,6 +7,7 @@ from pathlib import Path
 from string import Template
 
 from data.pii import mask_pii
+from data.schema import one_line
 from llm_rulegen.base import RoundContext
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
@@ -19,8 +20,7 @@ def template(name: str, version: str = VERSION) -> Template:
 
 
 def _clip(text: str) -> str:
-    text = " | ".join(line.strip() for line in str(text).splitlines() if line.strip())
-    return mask_pii(text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "...")
+    return mask_pii(one_line(text, MAX_TEXT))
 
 
 def _lines(rows, fmt, empty="(none)") -> str:

@@ -50,9 +50,10 @@ def measure(cfg: RunConfig, specs: list[LFSpec], n_samples: int = 5) -> list[dic
 
 
 def format_measurement(m: dict) -> str:
+    from data.schema import one_line
+
     def clip(t: str) -> str:
-        t = " | ".join(x.strip() for x in str(t).splitlines())
-        return t if len(t) <= 140 else t[:140] + "..."
+        return one_line(t, 140)
 
     lines = [f"{m['id']}  tag={m['tag']} kind={m['kind']} status={m['status']}",
              f"  gold_dev: {m['dev_hits']} hits, {m['dev_correct']} correct, precision {m['dev_precision']:.2f}, "

@@ -495,9 +495,10 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
 def write_lf_examples(run_dir: Path, specs: list[LFSpec], L: np.ndarray, L_dev: np.ndarray, ds: Dataset,
                       n: int = 3) -> None:
     """Up to ``n`` example hits per LF: correct and incorrect on gold_dev, and unlabeled pool tickets."""
+    from data.schema import one_line
+
     def clip(t: str) -> str:
-        t = " | ".join(x.strip() for x in str(t).splitlines())
-        return t if len(t) <= 200 else t[:200] + "..."
+        return one_line(t, 200)
 
     y = ds.gold_dev["tag"].to_numpy()
     dev_text = ds.gold_dev["text"].to_numpy()
