@@ -1,7 +1,8 @@
 """Apply LF specs to tickets.
 
-:func:`apply_lfs` is the fast path: one vectorized pass per LF over the whole column (regex
-search through pandas, one matrix product for all exemplar LFs). :func:`to_snorkel_lfs`
+:func:`apply_lfs` is the fast path: the texts are tokenized once into an inverted index
+(:mod:`labeling_functions.prefilter`), each keyword/regex LF runs its regex only on the rows that
+contain its required literals, and one matrix product serves all exemplar LFs. :func:`to_snorkel_lfs`
 compiles the same specs into snorkel ``LabelingFunction`` objects for ``PandasLFApplier`` and
 ``LFAnalysis``; both produce the identical label matrix (tests assert it).
 """
@@ -9,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from labeling_functions import ABSTAIN
+from labeling_functions.prefilter import TextIndex, required_literals
 from labeling_functions.spec import LFSpec
 
 Embedder = Callable[[list[str]], np.ndarray]
@@ -80,6 +81,8 @@ class CompiledLF:
             flags = re.IGNORECASE if p.ignore_case else 0
             self.must.append(re.compile(p.pattern, flags))
             self.exclude = re.compile(p.exclude_pattern, flags) if p.exclude_pattern else None
+        if spec.kind in ("keyword", "regex"):  # literals every match must contain (AND of ORs)
+            self.clauses = [c for r in self.must for c in required_literals(r)]
         elif spec.kind == "exemplar":
             if exemplar_emb is None:
                 raise ValueError(f"LF {spec.id}: exemplar LF needs exemplar embeddings (pass an embedder)")
@@ -101,11 +104,15 @@ class CompiledLF:
         share = (self.ref.values(self.field)[nn] == self.equals).sum(axis=1) / nn.shape[1]
         return share >= self.min_share - 1e-12
 
+    def _text_vote(self, t) -> bool:
+        if not isinstance(t, str):  # a missing text matches nothing (ingest quarantines those rows)
+            return False
+        return all(r.search(t) for r in self.must) and not (self.exclude and self.exclude.search(t))
+
     # --- row-wise (snorkel) -------------------------------------------------------------
     def row_vote(self, x) -> int:
         if self.kind in ("keyword", "regex"):
-            t = x.text
-            ok = all(r.search(t) for r in self.must) and not (self.exclude and self.exclude.search(t))
+            ok = self._text_vote(x.text)
         elif self.kind == "exemplar":
             sims = np.round(self.ex_emb @ np.asarray(x._emb, dtype=np.float64), SIM_DECIMALS)
             sims = np.where([i is not None and i == x.ticket_id for i in self.ex_ids], -np.inf, sims)
@@ -118,15 +125,15 @@ class CompiledLF:
         return self.label if ok else ABSTAIN
 
     # --- vectorized ---------------------------------------------------------------------
-    def column_votes(self, df: pd.DataFrame, meta: dict[str, pd.Series]) -> np.ndarray:
+    def column_votes(self, df: pd.DataFrame, meta: dict[str, pd.Series], index: TextIndex | None = None) -> np.ndarray:
         if self.kind in ("keyword", "regex"):
-            text = df["text"]
-            ok = np.ones(len(df), dtype=bool)
-            warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
-            for r in self.must:
-                ok &= text.str.contains(r, regex=True).to_numpy(dtype=bool)
-            if self.exclude is not None:
-                ok &= ~text.str.contains(self.exclude, regex=True).to_numpy(dtype=bool)
+            texts = df["text"].tolist()
+            index = index or TextIndex(texts)
+            rows = index.candidates(self.clauses)
+            rows = range(len(texts)) if rows is None else rows.tolist()
+            hits = [i for i in rows if self._text_vote(texts[i])]
+            ok = np.zeros(len(df), dtype=bool)
+            ok[hits] = True
         elif self.kind == "metadata":
             col = df[self.field] if self.field in df.columns else meta[self.field]
             ok = col.isin(self.values).to_numpy(dtype=bool)
@@ -181,9 +188,11 @@ def apply_lfs(df: pd.DataFrame, compiled: Sequence[CompiledLF], embeddings: np.n
     meta = _meta_columns(df, {c.field for c in compiled if c.kind == "metadata"})
     ex = [(j, c) for j, c in enumerate(compiled) if c.kind == "exemplar"]
     nb = [(j, c) for j, c in enumerate(compiled) if c.kind == "neighbor"]
+    text_lfs = any(c.kind in ("keyword", "regex") for c in compiled)
+    index = TextIndex(df["text"].tolist()) if text_lfs else None  # tokenized once, shared by all LFs
     for j, c in enumerate(compiled):
         if c.kind not in ("exemplar", "neighbor"):
-            L[:, j] = c.column_votes(df, meta)
+            L[:, j] = c.column_votes(df, meta, index)
     if (ex or nb) and (embeddings is None or len(embeddings) != n):
         raise ValueError("exemplar and neighbor LFs need one embedding per ticket")
     ids = df["ticket_id"].to_numpy()

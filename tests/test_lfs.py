@@ -75,6 +75,33 @@ def test_fast_applier_matches_snorkel_pandas_applier(demo_dir, encoder):
     assert fired[: len(tags)].all() and fired[len(tags): 2 * len(tags)].sum() >= len(tags) // 2
 
 
+def test_dask_shard_path_matches_single_pass_and_snorkel_dask_applier(demo_dir, encoder):
+    from snorkel.labeling.apply.dask import PandasParallelLFApplier
+
+    import dask
+
+    from labeling_functions.dask_apply import NO_STRING_CONVERSION, apply_lfs_sharded
+
+    pool, dev, pool_emb, dev_emb = _tiny(demo_dir, encoder)
+    tags = sorted(pool["tag"].unique())
+    pool["operator_tag"] = pool["tag"].where(np.arange(len(pool)) % 5 != 0, tags[0])
+    ex, _ = exemplar_lfs(dev, dev_emb, tags, [0.9, 0.8, 0.7, 0.6, 0.5], 0.5, 1)
+    specs = operator_lfs(tags) + neighbor_lfs(tags, k=3, min_share=0.6) + ex + [
+        kw("kw_fee", "fee_charged", any=["fee", "charge"], exclude=["refund"]),
+        LFSpec(id="re_transfer", tag="transfer_failed", kind="regex", params={"pattern": r"transfer\w* (failed|fail)"})]
+    compiled = compile_lfs(specs, tags, embed=encoder, reference=Reference(pool, pool_emb))
+    L = apply_lfs(pool, compiled, pool_emb)
+    framed = with_embeddings(pool, pool_emb)
+    np.testing.assert_array_equal(apply_lfs_sharded(framed, compiled, n_shards=3, scheduler="processes"), L)
+    # snorkel's Dask applier infers its output by calling every LF on a dummy row, which the
+    # embedding LFs cannot vote on; compare it on the text and metadata LFs
+    cols = [j for j, c in enumerate(compiled) if c.kind in ("keyword", "regex", "metadata")]
+    with dask.config.set(NO_STRING_CONVERSION):
+        L_sn = PandasParallelLFApplier(to_snorkel_lfs([compiled[j] for j in cols])).apply(framed, n_parallel=2)
+    np.testing.assert_array_equal(L_sn, L[:, cols])
+    assert (L != -1).sum() > len(pool)
+
+
 def test_exemplar_lf_is_leave_one_out(encoder):
     texts = ["my card was stolen", "I lost my card", "there is a fee on my account"]
     df = pd.DataFrame({"ticket_id": ["a", "b", "c"], "text": texts})
