@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.encoder import embed_texts, load_encoder, mean_pool, package_model_path
+from models.encoder import PRECISIONS, embed_texts, load_encoder, mean_pool, package_model_path, quantize_encoder
 
 
 @dataclass
@@ -157,10 +157,14 @@ class TaggerModel:
     """A trained tagger: encoder + linear head + tag list. ``predict_proba(texts)``; ``save``/``load``."""
 
     def __init__(self, info: ModelInfo, W: np.ndarray, b: np.ndarray, encoder_dir: Path | None = None,
-                 tok=None, encoder=None):
+                 tok=None, encoder=None, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         self.info, self.W, self.b = info, W, b
         self.encoder_dir = encoder_dir
+        self.precision = precision
         self._tok, self._enc = tok, encoder
+        self._fast = None
 
     @property
     def tags(self) -> list[str]:
@@ -171,8 +175,16 @@ class TaggerModel:
             self._tok, self._enc = load_encoder(self.encoder_dir)
         return self._tok, self._enc
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def _inference_encoder(self):
         tok, enc = self._tm()
+        if self.precision == "fp32":
+            return tok, enc
+        if self._fast is None:
+            self._fast = quantize_encoder(enc)
+        return tok, self._fast
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        tok, enc = self._inference_encoder()
         return embed_texts(texts, tok, enc, self.info.max_length, batch_size, progress)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -199,7 +211,8 @@ class TaggerModel:
         return out
 
     @classmethod
-    def load(cls, path: str | Path) -> "TaggerModel":
+    def load(cls, path: str | Path, precision: str = "fp32") -> "TaggerModel":
+        """A saved model; ``precision="int8"`` tags with the int8-quantized encoder (the fast path)."""
         from safetensors.numpy import load_file
 
         path = Path(path)
@@ -210,7 +223,7 @@ class TaggerModel:
         head = load_file(str(path / "head.safetensors"))
         if head["weight"].shape[0] != len(info.tags):
             raise ValueError(f"{path}: head has {head['weight'].shape[0]} outputs but {len(info.tags)} tags")
-        return cls(info, head["weight"], head["bias"], encoder_dir=path / "encoder")
+        return cls(info, head["weight"], head["bias"], encoder_dir=path / "encoder", precision=precision)
 
 
 def frozen_model(info: ModelInfo, W: np.ndarray, b: np.ndarray) -> TaggerModel:

@@ -29,9 +29,9 @@ def plan_shards(ids: list[str], shard_size: int) -> list[list[str]]:
 
 
 def tag_shard(ids: list[str], workspace_url: str, target_url: str, registry_root: str, model_version: str,
-              review_threshold: float = 0.5) -> dict:
+              review_threshold: float = 0.5, precision: str = "int8") -> dict:
     champ = next(v for v in Registry(registry_root).load()["versions"] if v["version"] == model_version)
-    model = TaggerModel.load(champ["path"])
+    model = TaggerModel.load(champ["path"], precision=precision)
     tickets = tickets_frame(workspace_url, ids)
     out = tag_frame(model, tickets)
     ts = now()

@@ -90,13 +90,14 @@ def tag(input: Path = typer.Argument(..., help="tickets: .csv, .jsonl or .parque
         output: Path = typer.Argument(..., help="where to write ticket_id,tag,confidence (.csv/.jsonl/.parquet)"),
         model: Path = typer.Option(..., "--model", help="a model directory from a run (RUN_DIR/model)"),
         batch_size: int = typer.Option(64, help="tickets per encoder batch"),
+        precision: str = typer.Option("int8", help="int8 (fast path, default) or fp32 encoder"),
         quiet: bool = typer.Option(False, "--quiet")):
     """Tag a file of tickets with a trained model."""
     _setup_logging(False)
     from tagger.tagging import tag_file
 
     try:
-        out, q, qpath = tag_file(model, input, output, batch_size=batch_size, progress=not quiet)
+        out, q, qpath = tag_file(model, input, output, batch_size=batch_size, progress=not quiet, precision=precision)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo(f"tagged {len(out)} tickets -> {output}")

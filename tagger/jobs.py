@@ -3,13 +3,14 @@ of a settings file and a few arguments, returning a small JSON-able report.
 
 Settings (``configs/airflow.yaml``): ``workspace_url``, ``target_url``, ``registry``, ``lf_store``,
 ``run_config``, ``source`` (a SQL source whose queries filter on ``:since`` / ``:until``),
-``drop_folder``, ``shard_size``, ``review_threshold``. Relative paths and ``sqlite:///`` URLs
+``drop_folder``, ``shard_size``, ``review_threshold``, ``precision`` (encoder for batch tagging). Relative paths and ``sqlite:///`` URLs
 resolve against the settings file's folder.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +29,7 @@ class JobSettings(BaseModel):
     drop_folder: str | None = None
     shard_size: int = Field(500, ge=1, le=10_000)
     review_threshold: float = Field(0.5, ge=0, le=1)
+    precision: Literal["int8", "fp32"] = "int8"
     settings_path: str | None = None
 
 
@@ -121,4 +123,5 @@ def tag_shard(settings: str, shard: dict) -> dict:
     from tagger.batch import tag_shard as _tag
 
     s = load_settings(settings)
-    return _tag(shard["ids"], s.workspace_url, s.target_url, s.registry, shard["model_version"], s.review_threshold)
+    return _tag(shard["ids"], s.workspace_url, s.target_url, s.registry, shard["model_version"], s.review_threshold,
+                s.precision)

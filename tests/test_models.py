@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from models.encoder import package_model_path
 from models.end_model import ModelInfo, TaggerModel, finetune, finetuned_model, frozen_model, head_proba, train_head
@@ -51,6 +52,13 @@ def test_frozen_model_save_load_predicts_the_same(tmp_path, encoder):
     m2 = TaggerModel.load(out)
     assert m2.tags == TAGS
     np.testing.assert_allclose(m2.predict_proba(TEXTS), head_proba(X, W, b), atol=1e-5)
+    fast = TaggerModel.load(out, precision="int8")
+    E8 = fast.embed(TEXTS)
+    assert not np.array_equal(E8, X)  # really a different (quantized) encoder
+    assert np.min(np.sum(E8 * X, axis=1)) > 0.95  # ... whose embeddings stay close to fp32
+    assert (fast.predict_proba(TEXTS).argmax(1) == m2.predict_proba(TEXTS).argmax(1)).all()
+    with pytest.raises(ValueError, match="precision"):
+        TaggerModel.load(out, precision="int4")
 
 
 def test_finetune_changes_encoder_and_roundtrips(tmp_path, encoder):
