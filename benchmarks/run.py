@@ -192,7 +192,6 @@ def _baseline_proba(m, texts, batch_size):
 def bench_tagging(model_dir: str, batch_size: int = 64) -> list[dict]:
     import torch
 
-    from models.encoder import quantize_encoder
     from models.end_model import TaggerModel
     from models.evaluate import score
 
