@@ -230,7 +230,7 @@ def bench_round(config: str) -> list[dict]:
     from sklearn.metrics import f1_score
 
     from labeling_functions.label_model import covered
-    from llm_rulegen.gate import GateConfig, gate_lfs
+    from llm_rulegen.gate import GateConfig, gate_lfs, spec_from_proposal
     from llm_rulegen.loop import LoopConfig, build_context, split_dev
     from models.encoder import Encoder
     from models.end_model import head_proba
@@ -269,16 +269,20 @@ def bench_round(config: str) -> list[dict]:
     prop = make_proposer(cfg).propose(ctx)
     gate_cfg = GateConfig(min_precision=r.gate.min_precision, min_support=r.gate.min_support,
                           max_coverage=r.gate.max_coverage, max_jaccard=r.gate.max_jaccard, accept_status="active")
-    res = gate_lfs(prop.items, ds.tags, ds.pool, dev_gate, wl0.specs, {}, gate_cfg, embed=enc,
+    adds = [spec_from_proposal(it, "miner:miner-v1", {"round": 1}) for it in prop.items]
+    res = gate_lfs(adds, ds.tags, ds.pool, dev_gate, wl0.specs, {}, gate_cfg, embed=enc,
                    pool_emb=pool_emb, dev_emb=dev_emb[gate_mask])
     added = res.accepted[:10]
+    if len(added) < 10:
+        import collections
+        print("gate rejections:", collections.Counter(r["reason"] for r in res.rejected), file=sys.stderr)
     _, _, f1 = model_round(added)
     secs = time.perf_counter() - t
     return [{"benchmark": f"a later refinement round on Banking77 ({len(ds.pool):,} tickets), caches warm",
-             "project": f"{secs:.1f} s wall for {len(prop.items)} proposals gated, {len(added)} LFs added, "
-                        "label model + end model retrained",
-             "baseline": f"{warm:.1f} s to load, read the caches and run round 0", "ratio": "goal <= 180 s",
-             "note": f"selection-half macro-F1 {f0:.4f} -> {f1:.4f}"}]
+             "project": f"{secs:.1f} s wall: {len(prop.items)} miner proposals gated, {len(added)} LFs added, "
+                        "label model and end model retrained, gold_dev scored",
+             "baseline": "goal: 180 s", "ratio": f"{180 / secs:.1f}x under the goal",
+             "note": f"loading and round 0 took {warm:.1f} s before; selection-half macro-F1 {f0:.4f} -> {f1:.4f}"}]
 
 
 def main():
