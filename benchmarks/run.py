@@ -10,7 +10,9 @@
 3. Batch tagging throughput of a trained model on gold_test: plain fp32 with dynamic padding against
    length bucketing, int8 per-tensor and int8 per-channel dynamic quantization (the default of
    ``tagger tag``), with the macro-F1 of each.
-Needs ../shared/benchmarks/banking77 (and a trained model for 3: --model RUN_DIR/model).
+4. Sharded tagging (the batch_tagging DAG's mapped shards) against one pass, fp32 and int8.
+5. A later refinement round on Banking77 with the caches warm (ten new LFs, label model, end model).
+Needs ../shared/benchmarks/banking77; 3 and 4 use --model RUN_DIR/model or the newest Banking77 run.
 """
 from __future__ import annotations
 
@@ -115,15 +117,19 @@ def _fit_child(kind, L, families, k, q, mem_gb):
 
     torch.set_num_threads(1)
     t = time.perf_counter()
-    with threadpool_limits(1):
-        if kind == "project":
-            from labeling_functions.label_model import SourceLabelModel
+    try:
+        with threadpool_limits(1):
+            if kind == "project":
+                from labeling_functions.label_model import SourceLabelModel
 
-            SourceLabelModel(k, n_epochs=100, blas_threads=1).fit(L, families)
-        else:
-            from snorkel.labeling.model import LabelModel
+                SourceLabelModel(k, n_epochs=100, blas_threads=1).fit(L, families)
+            else:
+                from snorkel.labeling.model import LabelModel
 
-            LabelModel(cardinality=k, verbose=False).fit(L, n_epochs=100, seed=1, progress_bar=False)
+                LabelModel(cardinality=k, verbose=False).fit(L, n_epochs=100, seed=1, progress_bar=False)
+    except MemoryError:
+        q.put(("MemoryError", time.perf_counter() - t))
+        raise
     q.put((time.perf_counter() - t, peak_mb()))
 
 
@@ -139,7 +145,11 @@ def _timed_child(kind, L, families, k, timeout_s, mem_gb) -> tuple[str, float | 
         p.join()
         return f"not finished in {timeout_s} s (killed)", None
     if p.exitcode != 0:
-        return f"failed (exit {p.exitcode}) after {time.perf_counter() - t:.0f} s under a {mem_gb:g} GB limit", None
+        why = f"exit {p.exitcode}"
+        if not q.empty():
+            got = q.get()
+            why = got[0] if isinstance(got[0], str) else why
+        return f"failed ({why}) after {time.perf_counter() - t:.0f} s under a {mem_gb:g} GB address-space limit", None
     secs, mb = q.get()
     return f"{secs:.1f} s, peak {mb / 1024:.2f} GB", secs
 
@@ -223,6 +233,31 @@ def bench_tagging(model_dir: str, batch_size: int = 64) -> list[dict]:
     return rows
 
 
+def bench_tag_shards(model_dir: str, shard_size: int = 500) -> list[dict]:
+    """The batch_tagging DAG's path: tickets split into shards (plan_shards), each tagged alone
+    (tag_frame, as each mapped task does) against one pass over all tickets."""
+    from data.io import load_tickets
+    from models.end_model import TaggerModel
+    from tagger.batch import plan_shards
+    from tagger.tagging import model_limits, tag_frame
+
+    rows = []
+    for precision in ("fp32", "int8"):
+        m = TaggerModel.load(model_dir, precision=precision)
+        tickets, _ = load_tickets(B77 / "gold_test.csv", model_limits(m), label_column="tag")
+        whole = tag_frame(m, tickets).set_index("ticket_id")
+        ids = sorted(tickets["ticket_id"])
+        parts = [tag_frame(m, tickets.set_index("ticket_id").loc[sh].reset_index()) for sh in plan_shards(ids, shard_size)]
+        sharded = pd.concat(parts).set_index("ticket_id").loc[whole.index]
+        same = int((sharded["tag"] == whole["tag"]).sum())
+        diff = float((sharded["confidence"] - whole["confidence"]).abs().max())
+        rows.append({"benchmark": f"sharded tagging ({precision}), {len(ids):,} tickets in shards of {shard_size}",
+                     "project": f"{same:,}/{len(ids):,} tags identical, max confidence difference {diff:.1e}",
+                     "baseline": "one pass over all tickets", "ratio": "identical" if same == len(ids) else "differs",
+                     "note": "each shard is tagged alone, as each mapped Airflow task does"})
+    return rows
+
+
 def bench_round(config: str) -> list[dict]:
     """One later refinement round on Banking77 with the embedding cache and the LF-vote cache warm:
     miner proposals from the current errors -> gate -> ten new LFs applied -> label model ->
@@ -285,12 +320,24 @@ def bench_round(config: str) -> list[dict]:
              "note": f"loading and round 0 took {warm:.1f} s before; selection-half macro-F1 {f0:.4f} -> {f1:.4f}"}]
 
 
+def banking77_model() -> Path:
+    runs = sorted(p for p in (ROOT / "runs").glob("banking77-*/model") if (p / "model_config.json").exists())
+    if runs:
+        return runs[-1]
+    from tagger.config import load_config
+    from tagger.pipeline import run_pipeline
+
+    print("no Banking77 model yet: training one with configs/banking77.yaml", file=sys.stderr)
+    return run_pipeline(load_config(ROOT / "configs" / "banking77.yaml"), progress=False) / "model"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes (minutes instead of tens of minutes)")
     ap.add_argument("--only", default="applier,label_model,tagging,round")
     ap.add_argument("--config", default=str(ROOT / "configs" / "banking77.yaml"), help="config of the round benchmark")
-    ap.add_argument("--model", default=None, help="model dir for the tagging benchmark (RUN_DIR/model)")
+    ap.add_argument("--model", default=None, help="model dir for the tagging benchmarks (RUN_DIR/model); default: "
+                    "the newest runs/banking77-*/model, trained first with configs/banking77.yaml if there is none")
     ap.add_argument("--timeout", type=int, default=300, help="time limit for the single snorkel LabelModel")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"))
     a = ap.parse_args()
@@ -298,6 +345,8 @@ def main():
         sys.exit(f"needs {B77}")
     only = set(a.only.split(","))
     n_app, n_lm = (20_000, [20_000]) if a.quick else (100_000, [20_000, 100_000])
+    if "tagging" in only and not a.model:
+        a.model = str(banking77_model())
     rows = []
     if "applier" in only:
         rows += bench_applier(n_app, 300)
@@ -306,6 +355,8 @@ def main():
             rows += bench_label_model(n, 300, a.timeout)
     if "tagging" in only and a.model:
         rows += bench_tagging(a.model)
+    if "tagging" in only and a.model:
+        rows += bench_tag_shards(a.model)
     if "round" in only:
         rows += bench_round(a.config)
     head = (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "

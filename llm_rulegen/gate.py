@@ -55,6 +55,7 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
         if s.id in existing_hits:
             hits_by_tag.setdefault(s.tag, []).append((s.id, existing_hits[s.id]))
     y = dev["tag"].map(index).to_numpy()
+    valid: list[LFSpec] = []
     for c in candidates:
         cid = (c.get("id") if isinstance(c, dict) else c.id) or "?"
         try:
@@ -69,7 +70,9 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
             reason = ("unknown_tag", f"tag {spec.tag!r} is not in the tag list")
         elif spec.kind not in cfg.allowed_kinds:
             reason = ("kind_not_allowed", f"kind {spec.kind!r} is not allowed here")
-        elif spec.id in known_ids:
+        elif spec.kind == "exemplar" and (embed is None or pool_emb is None or dev_emb is None):
+            reason = ("kind_not_allowed", "exemplar LFs need the encoder and embeddings, none given to the gate")
+        elif spec.id in known_ids or spec.id in {v.id for v in valid}:
             reason = ("duplicate_id", f"an LF with id {spec.id!r} already exists")
         elif spec.kind == "regex":
             try:
@@ -81,9 +84,16 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
         if reason:
             out.rejected.append({"id": spec.id, "reason": reason[0], "detail": reason[1]})
             continue
-        compiled = compile_lfs([spec], tags, embed=embed)
-        dev_votes = apply_lfs(dev, compiled, dev_emb)[:, 0]
-        pool_votes = apply_lfs(pool, compiled, pool_emb)[:, 0]
+        valid.append(spec)
+    if not valid:
+        return out
+    # one pass over dev and pool for all candidates (one text index each)
+    compiled = compile_lfs(valid, tags, embed=embed)
+    dev_all = apply_lfs(dev, compiled, dev_emb)
+    pool_all = apply_lfs(pool, compiled, pool_emb)
+    for j, spec in enumerate(valid):
+        dev_votes, pool_votes = dev_all[:, j], pool_all[:, j]
+        reason = None
         fired = dev_votes != ABSTAIN
         n, correct = int(fired.sum()), int((fired & (y == index[spec.tag])).sum())
         prec = correct / n if n else 0.0

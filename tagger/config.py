@@ -109,9 +109,14 @@ class SelectConfig(_Strict):
     folds: int = Field(5, ge=2, le=10)
     gold_dev_weights: list[float] = [1.0, 5.0, 20.0]
     include_dev_only: bool = True
+    min_confidences: list[float] = Field([0.0, 0.5], description="also try each weak recipe keeping only weak labels "
+                                         "whose top probability reaches each value")
     self_train: bool = Field(True, description="also try each recipe with self-training on the unlabeled pool")
-    self_train_rounds: int = Field(2, ge=1, le=5)
+    self_train_rounds: int = Field(5, ge=1, le=10)
     self_train_min_confidence: float = Field(0.5, ge=0, le=1)
+    self_train_labels: Literal["hard", "soft"] = Field("hard", description="pseudo-labels: one-hot argmax or the head's probabilities")
+    self_train_min_unlabeled: float = Field(0.05, ge=0, le=1, description="skip self-training variants of weak recipes "
+                                            "when less than this share of the pool has no weak label")
 
 
 class EndModelConfig(_Strict):

@@ -272,40 +272,55 @@ def training_set(pool: pd.DataFrame, proba: np.ndarray, mask: np.ndarray, gold_d
     return keep, texts, Y, w
 
 
-def candidate_recipes(cfg: RunConfig) -> list[dict]:
-    """Training recipes: weak labels plus gold_dev at each weight, and gold_dev alone."""
+def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0) -> list[dict]:
+    """Training recipes: weak labels plus gold_dev at each weight and minimum confidence, gold_dev
+    alone, and self-training variants (for weak recipes only when at least
+    ``select.self_train_min_unlabeled`` of the pool has no weak label to pseudo-label)."""
     sel = cfg.end_model.select
     if not sel.enabled:
         return [{"name": f"weak+dev_w{cfg.end_model.gold_dev_weight:g}", "weak": True,
                  "dev_weight": cfg.end_model.gold_dev_weight, "self_train": 0}]
-    out = [{"name": f"weak+dev_w{w:g}", "weak": True, "dev_weight": float(w), "self_train": 0}
-           for w in sel.gold_dev_weights]
+    out = []
+    for w in sel.gold_dev_weights:
+        for mc in sel.min_confidences or [cfg.end_model.min_confidence]:
+            name = f"weak+dev_w{w:g}" + (f"+conf{mc:g}" if mc > 0 else "")
+            out.append({"name": name, "weak": True, "dev_weight": float(w), "self_train": 0, "min_confidence": float(mc)})
     if sel.include_dev_only:
         out.append({"name": "dev_only", "weak": False, "dev_weight": 1.0, "self_train": 0})
     if sel.self_train:
-        out += [{**r, "name": r["name"] + "+self_train", "self_train": sel.self_train_rounds,
-                 "self_train_min_confidence": sel.self_train_min_confidence} for r in list(out)]
+        st = {"self_train": sel.self_train_rounds, "self_train_min_confidence": sel.self_train_min_confidence,
+              "self_train_labels": sel.self_train_labels}
+        out += [{**r, **st, "name": r["name"] + "+self_train"} for r in list(out)
+                if not r["weak"] or unlabeled_share >= sel.self_train_min_unlabeled]
     return out
 
 
 def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, unlabeled: np.ndarray,
                     head_kw: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train the head; with ``self_train`` rounds, add the head's own confident soft predictions on
-    the ``unlabeled`` embeddings (pool tickets without a training label) and retrain. Returns
-    ``(W, b, pseudo_mask)``."""
+    """Train the head; with ``self_train`` rounds, add the head's own confident predictions on the
+    ``unlabeled`` embeddings (pool tickets without a training label) as pseudo-labels (one-hot
+    argmax, or soft with ``self_train_labels: soft``) and retrain. Returns ``(W, b, pseudo_mask)``."""
     W, b = train_head(X, Y, w, **head_kw)
     m = np.zeros(len(unlabeled), dtype=bool)
     for _ in range(recipe.get("self_train", 0)):
         P = head_proba(unlabeled, W, b).astype(np.float32)
         m = P.max(axis=1) >= recipe.get("self_train_min_confidence", 0.5)
-        W, b = train_head(np.vstack([X, unlabeled[m]]), np.vstack([Y, P[m]]),
+        T = pseudo_labels(P, recipe)
+        W, b = train_head(np.vstack([X, unlabeled[m]]), np.vstack([Y, T[m]]),
                           np.concatenate([w, np.ones(int(m.sum()), dtype=np.float32)]), **head_kw)
     return W, b, m
+
+
+def pseudo_labels(P: np.ndarray, recipe: dict) -> np.ndarray:
+    if recipe.get("self_train_labels", "soft") == "hard":
+        return np.eye(P.shape[1], dtype=np.float32)[P.argmax(axis=1)]
+    return P.astype(np.float32)
 
 
 def recipe_training_set(recipe: dict, ds: Dataset, proba: np.ndarray, mask: np.ndarray, dev: pd.DataFrame,
                         min_conf: float, exclude_ids=()):
     use = mask if recipe["weak"] else np.zeros(len(mask), dtype=bool)
+    min_conf = max(min_conf, recipe.get("min_confidence", 0.0))
     return training_set(ds.pool, proba, use, dev, ds.tags, recipe["dev_weight"], min_conf, exclude_ids)
 
 
@@ -378,7 +393,8 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
                       "rejected": len(res.rejected)}
         t = lap("refine", t)
     head_kw = {"l2": em.head.l2, "max_iter": em.head.max_iter, "seed": cfg.seed}
-    recipes = candidate_recipes(cfg)
+    wl = labeler(np.ones(len(ds.gold_dev), dtype=bool), extra_specs=extra)
+    recipes = candidate_recipes(cfg, unlabeled_share=float(1 - covered(wl.L).mean()))
     selection = None
     if len(recipes) > 1:
         selection = select_recipe(cfg, ds, labeler, pool_emb, dev_emb, recipes, head_kw, extra)
@@ -388,7 +404,6 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
         recipe = recipes[0]
     t = lap("select", t)
 
-    wl = labeler(np.ones(len(ds.gold_dev), dtype=bool), extra_specs=extra)
     specs, L, L_dev, summary = wl.specs, wl.L, wl.L_dev, wl.summary
     y_dev = labeler.y_dev
     dump_specs(specs, run_dir / "lfs.yaml")
@@ -420,7 +435,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
     W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_emb[unl], head_kw)
     if pseudo.any():  # the fine-tune sees the same pseudo-labelled tickets as the head
-        P_unl = head_proba(pool_emb[unl][pseudo], W, b).astype(np.float32)
+        P_unl = pseudo_labels(head_proba(pool_emb[unl][pseudo], W, b), recipe)
         texts += ds.pool["text"].to_numpy()[unl][pseudo].tolist()
         Y, w = np.vstack([Y, P_unl]), np.concatenate([w, np.ones(len(P_unl), dtype=np.float32)])
     info = ModelInfo(tags=ds.tags, mode=em.mode, max_length=em.max_length, mask_pii=cfg.ingest.mask_pii,

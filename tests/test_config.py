@@ -61,3 +61,25 @@ def test_shipped_configs_validate():
         cfg = load_config(root / name)
         assert cfg.name
     assert load_config(root / "banking77_no_operator.yaml").dataset.use_operator_tags is False
+
+
+def test_candidate_recipes_grid_and_self_training_rule(tmp_path):
+    import numpy as np
+
+    from tagger.pipeline import candidate_recipes, fit_recipe_head
+
+    cfg = load_config(write(tmp_path, BASE))
+    names = [r["name"] for r in candidate_recipes(cfg, unlabeled_share=0.5)]
+    assert "weak+dev_w5+conf0.5" in names and "weak+dev_w5+conf0.5+self_train" in names
+    assert "dev_only+self_train" in names and len(names) == len(set(names)) == 14
+    covered_pool = [r["name"] for r in candidate_recipes(cfg, unlabeled_share=0.01)]
+    # almost no unlabeled pool: no self-training variants of weak recipes, dev-only keeps its own
+    assert [n for n in covered_pool if n.endswith("+self_train")] == ["dev_only+self_train"]
+    # hard pseudo-labels: the retrained head sees one-hot targets for the unlabeled points
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    Y = np.eye(2, dtype=np.float32)[(X[:, 0] > 0).astype(int)]
+    U = rng.normal(size=(30, 4)).astype(np.float32)
+    recipe = {"self_train": 2, "self_train_min_confidence": 0.0, "self_train_labels": "hard"}
+    W, b, m = fit_recipe_head(recipe, X, Y, np.ones(40, np.float32), U, {"l2": 1e-3, "max_iter": 50, "seed": 0})
+    assert m.all() and W.shape == (2, 4)
