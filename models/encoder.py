@@ -39,19 +39,10 @@ PRECISIONS = ("fp32", "int8")
 
 
 def quantize_encoder(model):
-    """int8 dynamic quantization of every Linear layer, with per-output-channel weight scales.
+    """A copy of ``model`` whose Linear layers compute in int8 (see :class:`models.int8.Int8Linear`)."""
+    from models.int8 import quantize_linear_layers
 
-    Per-channel scales keep Banking77 gold_test macro-F1 within 0.002 of fp32, where per-tensor
-    scales lost 0.015 (``benchmarks/run.py`` measures both speed and F1).
-    """
-    import warnings
-
-    import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's migration notice; the API still works in 2.x
-        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=False)
+    return quantize_linear_layers(model)
 
 
 def mean_pool(last_hidden, attention_mask):

@@ -31,7 +31,7 @@ def tag_frame(model: TaggerModel, tickets: pd.DataFrame, batch_size: int = 64, p
         "second_confidence": P[rows, second].round(6)})
 
 
-DEFAULT_PRECISION = "int8"  # the fast path: within 0.002 macro-F1 of fp32 on Banking77 (benchmarks/run.py)
+DEFAULT_PRECISION = "int8"  # the fast path (models/int8.py); benchmarks/run.py measures speed and macro-F1
 
 
 def tag_file(model_dir: str | Path, source: Source, output: str | Path, batch_size: int = 64,

@@ -61,6 +61,27 @@ def test_frozen_model_save_load_predicts_the_same(tmp_path, encoder):
         TaggerModel.load(out, precision="int4")
 
 
+def test_int8_linear_is_close_and_independent_of_batch_mates():
+    import torch
+
+    from models.int8 import Int8Linear, quantize_linear_layers
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 32)
+    q = Int8Linear.from_linear(lin)
+    x = torch.randn(10, 7, 64)
+    x[3] *= 50  # one loud row must not change anyone else's result (it would with one scale per batch)
+    y = q(x)
+    assert y.shape == (10, 7, 32) and q.wq.dtype == torch.int8
+    torch.testing.assert_close(y[1], q(x[1:2])[0], rtol=0, atol=0)  # bit-identical alone or in a batch
+    rel = (y - lin(x)).norm() / lin(x).norm()
+    assert rel < 0.02
+    seq = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Linear(8, 2)))
+    qs = quantize_linear_layers(seq)
+    assert isinstance(qs[0], Int8Linear) and isinstance(qs[2][0], Int8Linear)
+    assert isinstance(seq[0], torch.nn.Linear)  # the original is untouched
+
+
 def test_finetune_changes_encoder_and_roundtrips(tmp_path, encoder):
     X = encoder(TEXTS)
     Y = np.eye(3, dtype=np.float32)[LABELS]
