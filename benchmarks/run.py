@@ -130,6 +130,10 @@ def _fit_child(kind, L, families, k, q, mem_gb):
     except MemoryError:
         q.put(("MemoryError", time.perf_counter() - t))
         raise
+    except RuntimeError as e:  # torch's allocator reports running out of memory as a RuntimeError
+        if "allocate" in str(e):
+            q.put(("out of memory in torch", time.perf_counter() - t))
+        raise
     q.put((time.perf_counter() - t, peak_mb()))
 
 
