@@ -127,8 +127,8 @@ class CompiledLF:
     # --- vectorized ---------------------------------------------------------------------
     def column_votes(self, df: pd.DataFrame, meta: dict[str, pd.Series], index: TextIndex | None = None) -> np.ndarray:
         if self.kind in ("keyword", "regex"):
-            texts = df["text"].tolist()
-            index = index or TextIndex(texts)
+            index = index or TextIndex(df["text"].tolist())
+            texts = index.texts
             rows = index.candidates(self.clauses)
             rows = range(len(texts)) if rows is None else rows.tolist()
             hits = [i for i in rows if self._text_vote(texts[i])]

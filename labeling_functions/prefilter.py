@@ -127,6 +127,7 @@ class TextIndex:
             if ids:
                 toks.append(np.fromiter(ids, dtype=np.int64, count=len(ids)))
                 rows.append(np.full(len(ids), i, dtype=np.int64))
+        self.texts = list(texts)  # the applier reads candidate texts from here (one list per frame)
         self.n = len(texts)
         tok = np.concatenate(toks) if toks else np.empty(0, np.int64)
         row = np.concatenate(rows) if rows else np.empty(0, np.int64)

@@ -72,7 +72,7 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
             reason = ("kind_not_allowed", f"kind {spec.kind!r} is not allowed here")
         elif spec.kind == "exemplar" and (embed is None or pool_emb is None or dev_emb is None):
             reason = ("kind_not_allowed", "exemplar LFs need the encoder and embeddings, none given to the gate")
-        elif spec.id in known_ids or spec.id in {v.id for v in valid}:
+        elif spec.id in known_ids:
             reason = ("duplicate_id", f"an LF with id {spec.id!r} already exists")
         elif spec.kind == "regex":
             try:
@@ -85,6 +85,7 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
             out.rejected.append({"id": spec.id, "reason": reason[0], "detail": reason[1]})
             continue
         valid.append(spec)
+        known_ids.add(spec.id)  # a second candidate with the same id is a duplicate
     if not valid:
         return out
     # one pass over dev and pool for all candidates (one text index each)
@@ -123,7 +124,6 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
         prov = {**spec.provenance, "gate": {k: round(v, 4) if isinstance(v, float) else v for k, v in st.items()}}
         spec = spec.model_copy(update={"status": cfg.accept_status, "provenance": prov})
         out.accepted.append(spec)
-        known_ids.add(spec.id)
         hits_by_tag.setdefault(spec.tag, []).append((spec.id, pool_hits))
         existing_hits[spec.id] = pool_hits
     return out

@@ -38,13 +38,6 @@ def load_encoder(path: str | Path | None = None):
 PRECISIONS = ("fp32", "int8")
 
 
-def quantize_encoder(model):
-    """A copy of ``model`` whose Linear layers compute in int8 (see :class:`models.int8.Int8Linear`)."""
-    from models.int8 import quantize_linear_layers
-
-    return quantize_linear_layers(model)
-
-
 def mean_pool(last_hidden, attention_mask):
     m = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
     return (last_hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.encoder import PRECISIONS, embed_texts, load_encoder, mean_pool, package_model_path, quantize_encoder
+from models.encoder import PRECISIONS, embed_texts, load_encoder, mean_pool, package_model_path
 
 
 @dataclass
@@ -180,7 +180,9 @@ class TaggerModel:
         if self.precision == "fp32":
             return tok, enc
         if self._fast is None:
-            self._fast = quantize_encoder(enc)
+            from models.int8 import quantize_linear_layers
+
+            self._fast = quantize_linear_layers(enc)
         return tok, self._fast
 
     def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
