@@ -200,7 +200,7 @@ def _baseline_proba(m, texts, batch_size):
                     return_tensors="pt")
             e = torch.nn.functional.normalize(mean_pool(enc(**b).last_hidden_state, b["attention_mask"]), dim=-1)
             out.append(e.numpy())
-    return head_proba(np.concatenate(out), m.W, m.b)
+    return head_proba(m.head_input(texts, np.concatenate(out)), m.W, m.b)
 
 
 def torch_dynamic_int8(enc):

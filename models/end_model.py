@@ -38,6 +38,7 @@ class ModelInfo:
     created_at: str = ""
     run_name: str = ""
     format_version: int = 1
+    features: str = "embedding"  # or "embedding+char": char n-gram LSA appended (models/lexical.py)
 
 
 def soft_cross_entropy(logits, targets, weights=None):
@@ -157,10 +158,12 @@ class TaggerModel:
     """A trained tagger: encoder + linear head + tag list. ``predict_proba(texts)``; ``save``/``load``."""
 
     def __init__(self, info: ModelInfo, W: np.ndarray, b: np.ndarray, encoder_dir: Path | None = None,
-                 tok=None, encoder=None, precision: str = "fp32"):
+                 tok=None, encoder=None, precision: str = "fp32", lexical=None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        self.info, self.W, self.b = info, W, b
+        if (info.features == "embedding+char") != (lexical is not None):
+            raise ValueError(f"features={info.features!r} needs {'a' if lexical is None else 'no'} lexical block")
+        self.info, self.W, self.b, self.lexical = info, W, b, lexical
         self.encoder_dir = encoder_dir
         self.precision = precision
         self._tok, self._enc = tok, encoder
@@ -189,8 +192,14 @@ class TaggerModel:
         tok, enc = self._inference_encoder()
         return embed_texts(texts, tok, enc, self.info.max_length, batch_size, progress)
 
+    def head_input(self, texts: Sequence[str], emb: np.ndarray) -> np.ndarray:
+        """The head's features for ``texts`` given their embeddings (lexical block appended if any)."""
+        from models.lexical import head_features
+
+        return head_features(emb, None if self.lexical is None else self.lexical.transform(texts))
+
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        return head_proba(self.embed(texts, batch_size, progress), self.W, self.b)
+        return head_proba(self.head_input(texts, self.embed(texts, batch_size, progress)), self.W, self.b)
 
     def save(self, out: str | Path) -> Path:
         from safetensors.numpy import save_file
@@ -208,6 +217,8 @@ class TaggerModel:
             tok.save_pretrained(enc_dir)
         save_file({"weight": np.ascontiguousarray(self.W, dtype=np.float32),
                    "bias": np.ascontiguousarray(self.b, dtype=np.float32)}, str(out / "head.safetensors"))
+        if self.lexical is not None:
+            self.lexical.save(out / "lexical")
         self.info.created_at = self.info.created_at or time.strftime("%Y-%m-%dT%H:%M:%S")
         (out / "model_config.json").write_text(json.dumps(asdict(self.info), indent=2))
         return out
@@ -225,12 +236,19 @@ class TaggerModel:
         head = load_file(str(path / "head.safetensors"))
         if head["weight"].shape[0] != len(info.tags):
             raise ValueError(f"{path}: head has {head['weight'].shape[0]} outputs but {len(info.tags)} tags")
-        return cls(info, head["weight"], head["bias"], encoder_dir=path / "encoder", precision=precision)
+        lexical = None
+        if info.features == "embedding+char":
+            from models.lexical import CharLSA
+
+            lexical = CharLSA.load(path / "lexical")
+        return cls(info, head["weight"], head["bias"], encoder_dir=path / "encoder", precision=precision,
+                   lexical=lexical)
 
 
-def frozen_model(info: ModelInfo, W: np.ndarray, b: np.ndarray) -> TaggerModel:
-    """A frozen-mode model: the packaged MiniLM encoder plus the head (copied on save)."""
-    return TaggerModel(info, W, b, encoder_dir=package_model_path())
+def frozen_model(info: ModelInfo, W: np.ndarray, b: np.ndarray, lexical=None) -> TaggerModel:
+    """A frozen-mode model: the packaged MiniLM encoder plus the head (copied on save), and the
+    lexical block when the head was trained on ``embedding+char`` features."""
+    return TaggerModel(info, W, b, encoder_dir=package_model_path(), lexical=lexical)
 
 
 def finetuned_model(info: ModelInfo, tok, classifier) -> TaggerModel:

@@ -117,6 +117,27 @@ class SelectConfig(_Strict):
     self_train_labels: Literal["hard", "soft"] = Field("hard", description="pseudo-labels: one-hot argmax or the head's probabilities")
     self_train_min_unlabeled: float = Field(0.05, ge=0, le=1, description="skip self-training variants of weak recipes "
                                             "when less than this share of the pool has no weak label")
+    features: list[Literal["embedding", "embedding+char"]] = Field(
+        ["embedding", "embedding+char"], min_length=1,
+        description="head feature sets to try with every recipe; embedding+char (frozen mode only) appends the "
+                    "char n-gram LSA block of end_model.lexical")
+
+
+class LexicalConfig(_Strict):
+    """Char n-gram TF-IDF reduced by truncated SVD, appended to the embedding (models/lexical.py)."""
+    ngram_min: int = Field(3, ge=1)
+    ngram_max: int = Field(5, ge=1)
+    max_features: int = Field(4000, gt=0)
+    min_df: int = Field(3, ge=1)
+    n_components: int = Field(256, gt=0)
+    weight: float = Field(0.5, gt=0, description="scale of the block relative to the unit-norm embedding")
+    fit_max_texts: int = Field(50000, gt=0, description="fit on a seeded sample of at most this many pool texts")
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.ngram_min > self.ngram_max:
+            raise ValueError("lexical.ngram_min must not exceed ngram_max")
+        return self
 
 
 class EndModelConfig(_Strict):
@@ -126,8 +147,20 @@ class EndModelConfig(_Strict):
     head: HeadConfig = HeadConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     gold_dev_weight: float = Field(1.0, ge=0, description="weight of gold_dev tickets when select is off; 0 = off")
+    features: Literal["embedding", "embedding+char"] = Field("embedding", description="head features when select is off")
+    lexical: LexicalConfig = LexicalConfig()
     select: SelectConfig = SelectConfig()
     min_confidence: float = Field(0.0, ge=0, le=1, description="drop training tickets whose top label prob is below")
+
+    @model_validator(mode="after")
+    def _finetune_features(self):
+        if self.mode == "finetune" and not self.select.enabled and self.features != "embedding":
+            raise ValueError("end_model.features: embedding+char needs mode: frozen (the fine-tuned "
+                             "classifier reads the encoder only)")
+        if self.mode == "finetune" and self.select.enabled and "embedding" not in self.select.features:
+            raise ValueError("end_model.select.features must include embedding in mode: finetune "
+                             "(embedding+char needs mode: frozen)")
+        return self
 
 
 class EvaluationConfig(_Strict):

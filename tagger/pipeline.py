@@ -275,14 +275,16 @@ def training_set(pool: pd.DataFrame, proba: np.ndarray, mask: np.ndarray, gold_d
 def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0) -> list[dict]:
     """Training recipes: weak labels plus gold_dev at each weight and minimum confidence, gold_dev
     alone, and self-training variants (for weak recipes only when at least
-    ``select.self_train_min_unlabeled`` of the pool has no weak label to pseudo-label)."""
-    sel = cfg.end_model.select
+    ``select.self_train_min_unlabeled`` of the pool has no weak label to pseudo-label); each on every
+    head feature set in ``select.features`` (``embedding+char`` only in frozen mode)."""
+    sel, em = cfg.end_model.select, cfg.end_model
     if not sel.enabled:
-        return [{"name": f"weak+dev_w{cfg.end_model.gold_dev_weight:g}", "weak": True,
-                 "dev_weight": cfg.end_model.gold_dev_weight, "self_train": 0}]
+        name = f"weak+dev_w{em.gold_dev_weight:g}" + ("+char" if em.features == "embedding+char" else "")
+        return [{"name": name, "weak": True, "dev_weight": em.gold_dev_weight, "self_train": 0,
+                 "features": em.features}]
     out = []
     for w in sel.gold_dev_weights:
-        for mc in sel.min_confidences or [cfg.end_model.min_confidence]:
+        for mc in sel.min_confidences or [em.min_confidence]:
             name = f"weak+dev_w{w:g}" + (f"+conf{mc:g}" if mc > 0 else "")
             out.append({"name": name, "weak": True, "dev_weight": float(w), "self_train": 0, "min_confidence": float(mc)})
     if sel.include_dev_only:
@@ -292,6 +294,29 @@ def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0) -> list[dict
               "self_train_labels": sel.self_train_labels}
         out += [{**r, **st, "name": r["name"] + "+self_train"} for r in list(out)
                 if not r["weak"] or unlabeled_share >= sel.self_train_min_unlabeled]
+    feats = [f for f in dict.fromkeys(sel.features) if em.mode == "frozen" or f == "embedding"]
+    return [{**r, "features": f, "name": r["name"] + ("+char" if f == "embedding+char" else "")}
+            for f in feats for r in out]
+
+
+def fit_lexical(cfg: RunConfig, texts):
+    """The lexical block (``models.lexical.CharLSA``) of ``end_model.lexical``, fitted on ``texts``."""
+    from models.lexical import CharLSA
+
+    return CharLSA(**cfg.end_model.lexical.model_dump(), seed=cfg.seed).fit(texts)
+
+
+def feature_sets(recipes: list[dict], ds: Dataset, pool_emb: np.ndarray, dev_emb: np.ndarray,
+                 lexical=None) -> dict:
+    """``{feature set: (pool X, dev X)}`` for the feature sets that ``recipes`` use."""
+    from models.lexical import head_features
+
+    out = {"embedding": (pool_emb, dev_emb)}
+    if any(r.get("features") == "embedding+char" for r in recipes):
+        if lexical is None:
+            raise ValueError("embedding+char recipes need a fitted lexical block")
+        out["embedding+char"] = (head_features(pool_emb, lexical.transform(ds.pool["text"])),
+                                 head_features(dev_emb, lexical.transform(ds.gold_dev["text"])))
     return out
 
 
@@ -324,11 +349,12 @@ def recipe_training_set(recipe: dict, ds: Dataset, proba: np.ndarray, mask: np.n
     return training_set(ds.pool, proba, use, dev, ds.tags, recipe["dev_weight"], min_conf, exclude_ids)
 
 
-def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray,
-                  recipes: list[dict], head_kw: dict, extra: list[LFSpec] = ()) -> dict:
+def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict, recipes: list[dict],
+                  head_kw: dict, extra: list[LFSpec] = ()) -> dict:
     """K-fold cross-validation on gold_dev: per fold, LFs and the label model see only the training
     folds, held-out dev tickets are removed from the pool, and each recipe's head is scored
-    (macro-F1) on the held-out fold. gold_test plays no part."""
+    (macro-F1) on the held-out fold. ``feats`` maps each feature set to its (pool, dev) matrices
+    (see ``feature_sets``). gold_test plays no part."""
     from sklearn.metrics import f1_score
 
     k = cfg.end_model.select.folds
@@ -341,12 +367,13 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: n
         mask = covered(wl.L)
         dev_tr = ds.gold_dev[tr]
         for r in recipes:
+            pool_X, dev_X = feats[r.get("features", "embedding")]
             keep, _, Y, w = recipe_training_set(r, ds, wl.proba, mask, dev_tr, cfg.end_model.min_confidence,
                                                 exclude_ids=ds.gold_dev["ticket_id"][va])
-            X = np.vstack([pool_emb[keep], dev_emb[tr]]) if r["dev_weight"] > 0 else pool_emb[keep]
+            X = np.vstack([pool_X[keep], dev_X[tr]]) if r["dev_weight"] > 0 else pool_X[keep]
             unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
-            W, b, _ = fit_recipe_head(r, X, Y, w, pool_emb[unl], head_kw)
-            pred = head_proba(dev_emb[va], W, b).argmax(1)
+            W, b, _ = fit_recipe_head(r, X, Y, w, pool_X[unl], head_kw)
+            pred = head_proba(dev_X[va], W, b).argmax(1)
             scores[r["name"]].append(float(f1_score(y[va], pred, average="macro",
                                                     labels=np.unique(y[va]), zero_division=0)))
     table = [{"recipe": r["name"], "cv_macro_f1_mean": float(np.mean(scores[r["name"]])),
@@ -395,9 +422,12 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     head_kw = {"l2": em.head.l2, "max_iter": em.head.max_iter, "seed": cfg.seed}
     wl = labeler(np.ones(len(ds.gold_dev), dtype=bool), extra_specs=extra)
     recipes = candidate_recipes(cfg, unlabeled_share=float(1 - covered(wl.L).mean()))
+    # the lexical block is fitted on pool text only (no labels), so every CV fold may share it
+    lexical = fit_lexical(cfg, ds.pool["text"]) if any(r["features"] == "embedding+char" for r in recipes) else None
+    feats = feature_sets(recipes, ds, pool_emb, dev_emb, lexical)
     selection = None
     if len(recipes) > 1:
-        selection = select_recipe(cfg, ds, labeler, pool_emb, dev_emb, recipes, head_kw, extra)
+        selection = select_recipe(cfg, ds, labeler, feats, recipes, head_kw, extra)
         recipe = selection["chosen"]
         log.info("recipe chosen by %d-fold CV on gold_dev: %s", cfg.end_model.select.folds, recipe)
     else:
@@ -427,19 +457,21 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     t = lap("label_model", t)
 
     keep, texts, Y, w = recipe_training_set(recipe, ds, proba, mask, ds.gold_dev, em.min_confidence)
-    X = np.vstack([pool_emb[keep], dev_emb]) if recipe["dev_weight"] > 0 else pool_emb[keep]
+    pool_X, dev_X = feats[recipe["features"]]
+    X = np.vstack([pool_X[keep], dev_X]) if recipe["dev_weight"] > 0 else pool_X[keep]
     pd.DataFrame({"ticket_id": list(ds.pool["ticket_id"][keep]) +
                   (ds.gold_dev["ticket_id"].tolist() if recipe["dev_weight"] > 0 else []),
                   "label": [ds.tags[i] for i in Y.argmax(1)], "confidence": Y.max(1), "weight": w}) \
         .to_parquet(run_dir / "train_labels.parquet", index=False)
     unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
-    W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_emb[unl], head_kw)
+    W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_X[unl], head_kw)
     if pseudo.any():  # the fine-tune sees the same pseudo-labelled tickets as the head
-        P_unl = pseudo_labels(head_proba(pool_emb[unl][pseudo], W, b), recipe)
+        P_unl = pseudo_labels(head_proba(pool_X[unl][pseudo], W, b), recipe)
         texts += ds.pool["text"].to_numpy()[unl][pseudo].tolist()
         Y, w = np.vstack([Y, P_unl]), np.concatenate([w, np.ones(len(P_unl), dtype=np.float32)])
     info = ModelInfo(tags=ds.tags, mode=em.mode, max_length=em.max_length, mask_pii=cfg.ingest.mask_pii,
-                     speakers=list(cfg.ingest.speakers), max_chars=cfg.ingest.max_chars, run_name=run_dir.name)
+                     speakers=list(cfg.ingest.speakers), max_chars=cfg.ingest.max_chars, run_name=run_dir.name,
+                     features=recipe["features"])
     if em.mode == "finetune":
         ft = em.finetune
         tok, clf = finetune(texts, Y, w, W, b, max_length=em.max_length, epochs=ft.epochs, lr=ft.lr,
@@ -447,7 +479,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
                             seed=cfg.seed, progress=progress)
         model = finetuned_model(info, tok, clf)
     else:
-        model = frozen_model(info, W, b)
+        model = frozen_model(info, W, b, lexical if recipe["features"] == "embedding+char" else None)
     t = lap("end_model", t)
 
     # ---- baselines, trained the same way (frozen encoder + linear head) ----
@@ -471,7 +503,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     fees = ds.tag_table.loc[ds.tag_table["fees_group"], "tag"].tolist() if "fees_group" in ds.tag_table else None
     results = {}
     P_test = model.predict_proba(test_texts, batch_size=em.batch_size, progress=progress) \
-        if em.mode == "finetune" else head_proba(encoder(test_texts), W, b)
+        if em.mode == "finetune" else head_proba(model.head_input(test_texts, encoder(test_texts)), W, b)
     results["model"] = score(ds.gold_test["tag"], [ds.tags[i] for i in P_test.argmax(1)], ds.tags, fees)
     test_emb = encoder(test_texts)
     for name, (Wb, bb) in baselines.items():

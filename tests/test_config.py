@@ -71,10 +71,19 @@ def test_candidate_recipes_grid_and_self_training_rule(tmp_path):
     cfg = load_config(write(tmp_path, BASE))
     names = [r["name"] for r in candidate_recipes(cfg, unlabeled_share=0.5)]
     assert "weak+dev_w5+conf0.5" in names and "weak+dev_w5+conf0.5+self_train" in names
-    assert "dev_only+self_train" in names and len(names) == len(set(names)) == 14
+    assert "dev_only+self_train" in names and len(names) == len(set(names)) == 28
+    # every recipe on both head feature sets: the embedding alone and with the char n-gram block
+    assert "weak+dev_w5+conf0.5+char" in names and "dev_only+self_train+char" in names
     covered_pool = [r["name"] for r in candidate_recipes(cfg, unlabeled_share=0.01)]
     # almost no unlabeled pool: no self-training variants of weak recipes, dev-only keeps its own
-    assert [n for n in covered_pool if n.endswith("+self_train")] == ["dev_only+self_train"]
+    assert [n for n in covered_pool if "+self_train" in n] == ["dev_only+self_train", "dev_only+self_train+char"]
+    # the fine-tuned classifier reads the encoder only, so finetune mode never gets +char recipes
+    ft = load_config(write(tmp_path, BASE + "end_model: {mode: finetune}\n"))
+    assert all(r["features"] == "embedding" for r in candidate_recipes(ft)) and len(candidate_recipes(ft)) == 14
+    with pytest.raises(ConfigError, match="embedding\\+char needs mode: frozen"):
+        load_config(write(tmp_path, BASE + "end_model: {mode: finetune, features: embedding+char, select: {enabled: false}}\n"))
+    with pytest.raises(ConfigError, match="must include embedding"):
+        load_config(write(tmp_path, BASE + "end_model: {mode: finetune, select: {features: [embedding+char]}}\n"))
     # hard pseudo-labels: the retrained head sees one-hot targets for the unlabeled points
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 4)).astype(np.float32)

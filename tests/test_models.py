@@ -61,6 +61,31 @@ def test_frozen_model_save_load_predicts_the_same(tmp_path, encoder):
         TaggerModel.load(out, precision="int4")
 
 
+def test_char_lsa_block_saves_as_arrays_and_reloads_exactly(tmp_path, encoder):
+    from models.lexical import CharLSA, head_features
+
+    lex = CharLSA(n_components=5, weight=0.5).fit(TEXTS * 3)
+    F = lex.transform(TEXTS)
+    assert F.shape == (9, 5) and F.dtype == np.float32 and np.abs(F).sum() > 0
+    # surface words count: the two "transfer" texts share more n-grams than transfer vs fee
+    assert F[6] @ F[7] > F[6] @ F[3]
+    X = head_features(encoder(TEXTS), F)
+    W, b = train_head(X, np.eye(3, dtype=np.float32)[LABELS], l2=1e-4)
+    info = ModelInfo(tags=TAGS, mode="frozen", max_length=64, features="embedding+char")
+    out = frozen_model(info, W, b, lex).save(tmp_path / "model")
+    assert {p.name for p in (out / "lexical").iterdir()} == {"lexical.json", "lexical.safetensors"}
+    m = TaggerModel.load(out)
+    np.testing.assert_array_equal(m.lexical.transform(TEXTS), F)
+    np.testing.assert_allclose(m.predict_proba(TEXTS), head_proba(X, W, b), atol=1e-5)
+    # the new tickets' text reaches the lexical block, not just the embedding
+    assert not np.allclose(m.predict_proba(["transfer transfer transfer"]),
+                           head_proba(head_features(encoder(["transfer transfer transfer"]), np.zeros((1, 5), np.float32)), W, b))
+    with pytest.raises(ValueError, match="lexical block"):
+        frozen_model(info, W, b)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        CharLSA().transform(TEXTS)
+
+
 def test_int8_linear_is_close_and_independent_of_batch_mates():
     import torch
 

@@ -27,7 +27,7 @@ dataset:
 end_model:
   mode: {mode}
   max_length: 64
-  select: {{folds: 2, gold_dev_weights: [1, 5], self_train_rounds: 1}}
+  select: {{folds: 2, gold_dev_weights: [1, 5], self_train_rounds: 1, features: [embedding+char]}}
   finetune: {{epochs: 1, batch_size: 16}}
 label_model: {{n_epochs: 100}}
 """
@@ -70,6 +70,10 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
     assert lm["method"] == "snorkel_label_model" and len(lm["families"]) == 3
     assert 0 < lm["gold_dev_accuracy_label_model"] <= 1 and lm["fit_seconds"] > 0
     assert m["selection"]["chosen"]["name"] in {t["recipe"] for t in m["selection"]["table"]}
+    # the tiny config asks for the lexical block, so the saved model carries it (and `tag` below reads it)
+    assert m["selection"]["chosen"]["features"] == "embedding+char"
+    assert json.loads((run_dir / "model/model_config.json").read_text())["features"] == "embedding+char"
+    assert (run_dir / "model/lexical/lexical.safetensors").exists()
     assert "| model |" in r.stdout and "baseline_operator_tags" in (run_dir / "summary.md").read_text()
 
 
@@ -116,7 +120,8 @@ def test_bad_config_and_bad_model_dir_fail_clearly(tmp_path):
 
 def test_finetune_mode_end_to_end(tmp_path):
     cfg = tmp_path / "ft.yaml"
-    cfg.write_text(TINY.format(out=tmp_path, mode="finetune").replace("gold_dev_weights: [1, 5]", "gold_dev_weights: [5]"))
+    cfg.write_text(TINY.format(out=tmp_path, mode="finetune").replace("gold_dev_weights: [1, 5]", "gold_dev_weights: [5]")
+                   .replace("features: [embedding+char]", "features: [embedding]"))
     r = tagger("run", str(cfg), "--quiet")
     assert r.returncode == 0, r.stderr[-3000:]
     run_dir = Path(r.stdout.strip().splitlines()[-1])
