@@ -82,6 +82,8 @@ def test_char_lsa_block_saves_as_arrays_and_reloads_exactly(tmp_path, encoder):
                            head_proba(head_features(encoder(["transfer transfer transfer"]), np.zeros((1, 5), np.float32)), W, b))
     with pytest.raises(ValueError, match="lexical block"):
         frozen_model(info, W, b)
+    with pytest.raises(ValueError, match="unknown head features"):
+        frozen_model(ModelInfo(tags=TAGS, mode="frozen", max_length=64, features="words"), W, b)
     with pytest.raises(RuntimeError, match="not fitted"):
         CharLSA().transform(TEXTS)
 
