@@ -3,8 +3,9 @@
     python benchmarks/end_model_mode.py [--config configs/banking77.yaml] [--epochs 2] [--lr 3e-5]
 
 Both end models are trained on the same recipe (weak labels with top probability >= 0.5 plus the
-other half of gold_dev at weight 5, the recipe the Banking77 run chose); the LFs and the label model
-see only that half. Prints one table row per mode.
+other half of gold_dev at weight 5, the recipe the Banking77 run chose before the lexical block
+existed), on the embedding alone (the fine-tuned classifier reads the encoder only); the LFs and the
+label model see only that half. Prints one table row per mode.
 """
 from __future__ import annotations
 

@@ -367,10 +367,8 @@ def main():
     if "label_model" in only:
         for n in n_lm:
             rows += bench_label_model(n, 300, a.timeout)
-    if "tagging" in only and a.model:
-        rows += bench_tagging(a.model)
-    if "tagging" in only and a.model:
-        rows += bench_tag_shards(a.model)
+    if "tagging" in only:
+        rows += bench_tagging(a.model) + bench_tag_shards(a.model)
     if "round" in only:
         rows += bench_round(a.config)
     head = (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "

@@ -161,8 +161,10 @@ class TaggerModel:
                  tok=None, encoder=None, precision: str = "fp32", lexical=None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        if info.features not in ("embedding", "embedding+char"):
-            raise ValueError(f"unknown head features {info.features!r} (embedding or embedding+char)")
+        from models.lexical import FEATURE_SETS
+
+        if info.features not in FEATURE_SETS:
+            raise ValueError(f"unknown head features {info.features!r} (one of {FEATURE_SETS})")
         if (info.features == "embedding+char") != (lexical is not None):
             raise ValueError(f"features={info.features!r} needs {'a' if lexical is None else 'no'} lexical block")
         self.info, self.W, self.b, self.lexical = info, W, b, lexical

@@ -502,10 +502,10 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     test_texts = ds.gold_test["text"].tolist()
     fees = ds.tag_table.loc[ds.tag_table["fees_group"], "tag"].tolist() if "fees_group" in ds.tag_table else None
     results = {}
-    P_test = model.predict_proba(test_texts, batch_size=em.batch_size, progress=progress) \
-        if em.mode == "finetune" else head_proba(model.head_input(test_texts, encoder(test_texts)), W, b)
-    results["model"] = score(ds.gold_test["tag"], [ds.tags[i] for i in P_test.argmax(1)], ds.tags, fees)
     test_emb = encoder(test_texts)
+    P_test = model.predict_proba(test_texts, batch_size=em.batch_size, progress=progress) \
+        if em.mode == "finetune" else head_proba(model.head_input(test_texts, test_emb), W, b)
+    results["model"] = score(ds.gold_test["tag"], [ds.tags[i] for i in P_test.argmax(1)], ds.tags, fees)
     for name, (Wb, bb) in baselines.items():
         pred = head_proba(test_emb, Wb, bb).argmax(1)
         results[name] = score(ds.gold_test["tag"], [ds.tags[i] for i in pred], ds.tags, fees)
