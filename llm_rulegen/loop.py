@@ -109,6 +109,7 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
             stop_reason = "token or cost budget"
             break
         ctx = build_context(r + 1, ds, dev_gate, gate_mask, pred_dev, wl, descriptions, loop_cfg)
+        ctx.pool_emb, ctx.dev_emb = pool_emb, dev_emb[gate_mask]
         ctx.rejected_ids = {x["id"] for x in rejected}
         if not ctx.errors:
             stop_reason = "no errors left on the gating half"

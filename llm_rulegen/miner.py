@@ -5,7 +5,16 @@ discriminate the tag: word n-grams (1-3) and ordered word pairs (a regex ``\\bw1
 taken from the tag's missed tickets (all of its gold examples in round 0). A candidate must be
 precise on the gating half, must fire on the pool, and must mostly agree with the pool's current
 weak labels; candidates are ranked by smoothed dev precision x missed tickets fixed x log pool
-coverage. It emits ordinary keyword / regex specs, which then pass the same gate as LLM proposals.
+coverage.
+
+When the round gives it embeddings, it also mines one **exemplar** LF per tag from the tag's missed
+tickets: those tickets become the exemplars (with their ids, so none ever matches itself) and the
+similarity threshold is the lowest on a grid at which the exemplars are precise on the rest of
+the gating half, fire on the pool within the coverage cap, and mostly agree with the pool's weak
+labels where it has one. The fixed exemplar LF of a tag has one threshold for all its gold
+examples; this one lets the tickets the model still misses reach their own neighbourhood.
+
+It emits ordinary keyword / regex / exemplar specs, which then pass the same gate as LLM proposals.
 """
 from __future__ import annotations
 
@@ -14,6 +23,7 @@ import re
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
+from labeling_functions.apply import SIM_DECIMALS
 from llm_rulegen.base import Proposal, RoundContext
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -30,10 +40,13 @@ class MinerProposer:
     model = "miner-v1"
 
     def __init__(self, min_precision: float = 0.75, min_support: int = 2, min_pool_hits: int = 3,
-                 min_pool_agreement: float = 0.3, max_coverage: float = 0.2, window: int = 40):
+                 min_pool_agreement: float = 0.3, max_coverage: float = 0.2, window: int = 40,
+                 exemplars: bool = True, thresholds: tuple[float, ...] = tuple(np.round(np.arange(0.5, 0.951, 0.025), 3)),
+                 max_exemplars: int = 5):
         self.min_precision, self.min_support = min_precision, min_support
         self.min_pool_hits, self.min_pool_agreement = min_pool_hits, min_pool_agreement
         self.max_coverage, self.window = max_coverage, window
+        self.exemplars, self.thresholds, self.max_exemplars = exemplars, sorted(thresholds), max_exemplars
         self._fitted_on: int | None = None
 
     def _fit(self, ctx: RoundContext) -> None:
@@ -108,6 +121,11 @@ class MinerProposer:
             pair = self._best_pair(tag, t, cand, Xf, Xd, yd, ctx, focus, taken)
             if pair:
                 items.append(pair)
+        if self.exemplars and ctx.pool_emb is not None and ctx.dev_emb is not None:
+            for tag, err in ctx.errors.items():
+                ex = self._exemplar(tag, index[tag], err, yd, ctx)
+                if ex:
+                    items.append(ex)
         return Proposal(items=items, usage={"requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
                                             "cost_usd": 0.0})
 
@@ -150,3 +168,42 @@ class MinerProposer:
                 "rationale": (f"'{wa}' and '{wb}' near each other on one line: {fn} missed '{tag}' tickets, "
                               f"gating-dev precision {c}/{n} (as co-occurrence), {ph} pool tickets."),
                 "motivating_tickets": focus["ticket_id"][(F[:, list(top).index(a)] & F[:, list(top).index(b)])].tolist()[:5]}
+
+    def _exemplar(self, tag, t, err, yd, ctx):
+        """One exemplar LF from the tag's missed gating-half tickets, or None (see the module doc)."""
+        fn = err.false_negatives
+        if not len(fn):
+            return None
+        ids = ctx.dev_gate["ticket_id"].to_numpy()
+        rows = np.flatnonzero(np.isin(ids, fn["ticket_id"].to_numpy()))[: self.max_exemplars]
+        ex_emb, ex_ids = ctx.dev_emb[rows], ids[rows]
+        sim_d = np.round(np.asarray(ctx.dev_emb, dtype=np.float64) @ np.asarray(ex_emb, dtype=np.float64).T, SIM_DECIMALS)
+        sim_d[rows, np.arange(len(rows))] = -np.inf  # leave-one-out, as the applier does
+        best_d = sim_d.max(axis=1)
+        pool_ids = ctx.pool["ticket_id"].to_numpy()
+        sim_p = np.round(np.asarray(ctx.pool_emb, dtype=np.float64) @ np.asarray(ex_emb, dtype=np.float64).T, SIM_DECIMALS)
+        for k, eid in enumerate(ex_ids):
+            sim_p[pool_ids == eid, k] = -np.inf
+        best_p = sim_p.max(axis=1)
+        n_pool = len(best_p)
+        for th in self.thresholds:
+            hit = best_d >= th
+            n, c = int(hit.sum()), int((hit & (yd == t)).sum())
+            if c < self.min_support or c / max(n, 1) < self.min_precision:
+                continue
+            ph = best_p >= th
+            n_ph = int(ph.sum())
+            if n_ph < self.min_pool_hits or n_ph > self.max_coverage * n_pool:
+                continue
+            labelled = ph & (ctx.pool_pseudo >= 0)
+            agree = int((labelled & (ctx.pool_pseudo == t)).sum())
+            if labelled.any() and agree < self.min_pool_agreement * int(labelled.sum()):
+                continue
+            return {"action": "add", "id": f"mine:{_slug(tag)}:ex:r{ctx.round}", "tag": tag, "kind": "exemplar",
+                    "params": {"texts": ctx.dev_gate["text"].to_numpy()[rows].tolist(),
+                               "exemplar_ids": [str(i) for i in ex_ids], "threshold": float(th)},
+                    "rationale": (f"{len(rows)} missed '{tag}' tickets as exemplars at cosine >= {th:g}: gating-dev "
+                                  f"precision {c}/{n} (leave-one-out), {n_ph} pool tickets, {agree} of the "
+                                  f"{int(labelled.sum())} with a weak label agree."),
+                    "motivating_tickets": [str(i) for i in ex_ids]}
+        return None
