@@ -111,6 +111,9 @@ class SelectConfig(_Strict):
     include_dev_only: bool = True
     min_confidences: list[float] = Field([0.0, 0.5], description="also try each weak recipe keeping only weak labels "
                                          "whose top probability reaches each value")
+    prune_noisy: bool = Field(True, description="also try each weak recipe without the weak labels that confident "
+                              "learning flags as likely wrong (out-of-fold head predictions)")
+    prune_folds: int = Field(5, ge=2, le=10, description="folds of the out-of-fold predictions behind prune_noisy")
     self_train: bool = Field(True, description="also try each recipe with self-training on the unlabeled pool")
     self_train_rounds: int = Field(5, ge=1, le=10)
     self_train_min_confidence: float = Field(0.5, ge=0, le=1)

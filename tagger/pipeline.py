@@ -273,8 +273,9 @@ def training_set(pool: pd.DataFrame, proba: np.ndarray, mask: np.ndarray, gold_d
 
 
 def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0) -> list[dict]:
-    """Training recipes: weak labels plus gold_dev at each weight and minimum confidence, gold_dev
-    alone, and self-training variants (for weak recipes only when at least
+    """Training recipes: weak labels plus gold_dev at each weight and minimum confidence (each also
+    with confident-learning pruning when ``select.prune_noisy``), gold_dev alone, and self-training
+    variants (for weak recipes only when at least
     ``select.self_train_min_unlabeled`` of the pool has no weak label to pseudo-label); each on every
     head feature set in ``select.features`` (``embedding+char`` only in frozen mode)."""
     sel, em = cfg.end_model.select, cfg.end_model
@@ -287,6 +288,8 @@ def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0) -> list[dict
         for mc in sel.min_confidences or [em.min_confidence]:
             name = f"weak+dev_w{w:g}" + (f"+conf{mc:g}" if mc > 0 else "")
             out.append({"name": name, "weak": True, "dev_weight": float(w), "self_train": 0, "min_confidence": float(mc)})
+            if sel.prune_noisy:
+                out.append({**out[-1], "name": name + "+prune", "prune": True})
     if sel.include_dev_only:
         out.append({"name": "dev_only", "weak": False, "dev_weight": 1.0, "self_train": 0})
     if sel.self_train:
@@ -342,9 +345,48 @@ def pseudo_labels(P: np.ndarray, recipe: dict) -> np.ndarray:
     return P.astype(np.float32)
 
 
+def noisy_label_flags(X: np.ndarray, labels: np.ndarray, n_classes: int, head_kw: dict, folds: int = 5,
+                      seed: int = 0) -> np.ndarray:
+    """Confident learning (Northcutt et al., 2021) on hard labels: out-of-fold head probabilities
+    ``p``; per class the threshold ``t_c`` is the mean ``p_c`` over rows labelled ``c``; a row is
+    flagged when the class it most likely belongs to is not its label and that class's probability
+    reaches its threshold. Returns a boolean mask (True = label likely wrong)."""
+    n = len(labels)
+    flags = np.zeros(n, dtype=bool)
+    if n < 2 * folds:
+        return flags
+    E = np.eye(n_classes, dtype=np.float32)
+    fold = np.random.default_rng(seed).permutation(np.arange(n) % folds)
+    P = np.zeros((n, n_classes), dtype=np.float32)
+    for f in range(folds):
+        tr = fold != f
+        W, b = train_head(X[tr], E[labels[tr]], **head_kw)
+        P[~tr] = head_proba(X[~tr], W, b)
+    own = P[np.arange(n), labels]
+    thr = np.ones(n_classes, dtype=np.float32)
+    for c in np.unique(labels):
+        thr[c] = own[labels == c].mean()
+    pred = P.argmax(axis=1)
+    return (pred != labels) & (P[np.arange(n), pred] >= thr[pred])
+
+
+def weak_label_flags(X: np.ndarray, proba: np.ndarray, candidates: np.ndarray, head_kw: dict, folds: int,
+                     seed: int) -> np.ndarray:
+    """Pool-length mask of ``candidates`` rows whose weak label (argmax) confident learning flags."""
+    out = np.zeros(len(candidates), dtype=bool)
+    rows = np.flatnonzero(candidates)
+    if len(rows):
+        out[rows] = noisy_label_flags(X[rows], proba[rows].argmax(axis=1), proba.shape[1], head_kw, folds, seed)
+    return out
+
+
 def recipe_training_set(recipe: dict, ds: Dataset, proba: np.ndarray, mask: np.ndarray, dev: pd.DataFrame,
-                        min_conf: float, exclude_ids=()):
+                        min_conf: float, exclude_ids=(), flagged: np.ndarray | None = None):
     use = mask if recipe["weak"] else np.zeros(len(mask), dtype=bool)
+    if recipe.get("prune"):
+        if flagged is None:
+            raise ValueError(f"recipe {recipe['name']} prunes weak labels but no flags were computed")
+        use = use & ~flagged
     min_conf = max(min_conf, recipe.get("min_confidence", 0.0))
     return training_set(ds.pool, proba, use, dev, ds.tags, recipe["dev_weight"], min_conf, exclude_ids)
 
@@ -366,10 +408,17 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
         wl = labeler(tr, extra_specs=extra)
         mask = covered(wl.L)
         dev_tr = ds.gold_dev[tr]
+        held_out = ds.gold_dev["ticket_id"][va]
+        flags: dict[str, np.ndarray] = {}  # per feature set, computed once per fold
         for r in recipes:
-            pool_X, dev_X = feats[r.get("features", "embedding")]
+            fs = r.get("features", "embedding")
+            pool_X, dev_X = feats[fs]
+            if r.get("prune") and fs not in flags:
+                cand = mask & ~ds.pool["ticket_id"].isin(held_out).to_numpy()
+                flags[fs] = weak_label_flags(pool_X, wl.proba, cand, head_kw, cfg.end_model.select.prune_folds,
+                                             cfg.seed)
             keep, _, Y, w = recipe_training_set(r, ds, wl.proba, mask, dev_tr, cfg.end_model.min_confidence,
-                                                exclude_ids=ds.gold_dev["ticket_id"][va])
+                                                exclude_ids=held_out, flagged=flags.get(fs))
             X = np.vstack([pool_X[keep], dev_X[tr]]) if r["dev_weight"] > 0 else pool_X[keep]
             unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
             W, b, _ = fit_recipe_head(r, X, Y, w, pool_X[unl], head_kw)
@@ -456,8 +505,12 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     log.info("label model: %s", json.dumps(label_stats))
     t = lap("label_model", t)
 
-    keep, texts, Y, w = recipe_training_set(recipe, ds, proba, mask, ds.gold_dev, em.min_confidence)
     pool_X, dev_X = feats[recipe["features"]]
+    flagged = None
+    if recipe.get("prune"):
+        flagged = weak_label_flags(pool_X, proba, mask, head_kw, em.select.prune_folds, cfg.seed)
+        log.info("confident learning flagged %d of %d weak labels as likely wrong", flagged.sum(), mask.sum())
+    keep, texts, Y, w = recipe_training_set(recipe, ds, proba, mask, ds.gold_dev, em.min_confidence, flagged=flagged)
     X = np.vstack([pool_X[keep], dev_X]) if recipe["dev_weight"] > 0 else pool_X[keep]
     pd.DataFrame({"ticket_id": list(ds.pool["ticket_id"][keep]) +
                   (ds.gold_dev["ticket_id"].tolist() if recipe["dev_weight"] > 0 else []),
@@ -465,6 +518,8 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
         .to_parquet(run_dir / "train_labels.parquet", index=False)
     unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
     W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_X[unl], head_kw)
+    if flagged is not None:
+        write_label_issues(run_dir / "label_issues.csv", ds, proba, flagged, head_proba(pool_X[flagged], W, b))
     if pseudo.any():  # the fine-tune sees the same pseudo-labelled tickets as the head
         P_unl = pseudo_labels(head_proba(pool_X[unl][pseudo], W, b), recipe)
         texts += ds.pool["text"].to_numpy()[unl][pseudo].tolist()
@@ -520,6 +575,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
             "use_operator_tags": cfg.dataset.use_operator_tags, "tags": len(ds.tags)},
         "ingest": ds.ingest_report, "label_model": label_stats,
         "training": {"tickets": int(len(Y)), "pseudo_labelled": int(pseudo.sum()), "pool_covered": int(mask.sum()), "pool_total": int(len(ds.pool)),
+                     "weak_labels_pruned": None if flagged is None else int(flagged.sum()),
                      "recipe": recipe, "mode": em.mode},
         "selection": selection,
         "refinement": refinement,
@@ -537,6 +593,22 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
 
     write_report(run_dir)
     return run_dir
+
+
+def write_label_issues(path: Path, ds: Dataset, proba: np.ndarray, flagged: np.ndarray, P_model: np.ndarray) -> None:
+    """The pool tickets whose weak label confident learning flagged (left out of training): ticket,
+    weak label and its confidence, the operator's tag where there is one, and the tag the trained
+    head gives (``P_model``: its probabilities on the flagged rows). A review list for analysts."""
+    rows = np.flatnonzero(flagged)
+    cols = {"ticket_id": ds.pool["ticket_id"].to_numpy()[rows],
+            "weak_label": [ds.tags[i] for i in proba[rows].argmax(1)],
+            "weak_confidence": np.round(proba[rows].max(1), 4)}
+    if "operator_tag" in ds.pool:
+        cols["operator_tag"] = ds.pool["operator_tag"].to_numpy()[rows]
+    cols["model_tag"] = [ds.tags[i] for i in P_model.argmax(1)]
+    cols["model_probability"] = np.round(P_model.max(1), 4)
+    cols["text"] = ds.pool["text"].to_numpy()[rows]
+    pd.DataFrame(cols).to_csv(path, index=False)
 
 
 def write_lf_examples(run_dir: Path, specs: list[LFSpec], L: np.ndarray, L_dev: np.ndarray, ds: Dataset,

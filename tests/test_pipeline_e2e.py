@@ -70,6 +70,11 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
     assert lm["method"] == "snorkel_label_model" and len(lm["families"]) == 3
     assert 0 < lm["gold_dev_accuracy_label_model"] <= 1 and lm["fit_seconds"] > 0
     assert m["selection"]["chosen"]["name"] in {t["recipe"] for t in m["selection"]["table"]}
+    # confident-learning variants of the weak recipes were cross-validated like the others
+    pruned = [t for t in m["selection"]["table"] if "+prune" in t["recipe"]]
+    assert len(pruned) == 4 and all(len(t["folds"]) == 2 and 0 < t["cv_macro_f1_mean"] <= 1 for t in pruned)
+    chosen_prunes = bool(m["selection"]["chosen"].get("prune"))
+    assert (m["training"]["weak_labels_pruned"] is not None) == chosen_prunes == (run_dir / "label_issues.csv").exists()
     # the tiny config asks for the lexical block, so the saved model carries it (and `tag` below reads it)
     assert m["selection"]["chosen"]["features"] == "embedding+char"
     assert json.loads((run_dir / "model/model_config.json").read_text())["features"] == "embedding+char"
