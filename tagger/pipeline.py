@@ -380,6 +380,17 @@ def weak_label_flags(X: np.ndarray, proba: np.ndarray, candidates: np.ndarray, h
     return out
 
 
+def prune_flags(recipe: dict, ds: Dataset, X: np.ndarray, proba: np.ndarray, mask: np.ndarray, head_kw: dict,
+                folds: int, seed: int) -> np.ndarray:
+    """The weak labels the final model drops under a ``prune`` recipe: confident-learning flags over
+    the covered pool, less gold_dev tickets when the recipe trains on gold_dev (they train on their
+    gold label, never on the weak one, so they are neither dropped nor listed for review)."""
+    flagged = weak_label_flags(X, proba, mask, head_kw, folds, seed)
+    if recipe["dev_weight"] > 0:
+        flagged &= ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
+    return flagged
+
+
 def recipe_training_set(recipe: dict, ds: Dataset, proba: np.ndarray, mask: np.ndarray, dev: pd.DataFrame,
                         min_conf: float, exclude_ids=(), flagged: np.ndarray | None = None):
     use = mask if recipe["weak"] else np.zeros(len(mask), dtype=bool)
@@ -508,7 +519,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     pool_X, dev_X = feats[recipe["features"]]
     flagged = None
     if recipe.get("prune"):
-        flagged = weak_label_flags(pool_X, proba, mask, head_kw, em.select.prune_folds, cfg.seed)
+        flagged = prune_flags(recipe, ds, pool_X, proba, mask, head_kw, em.select.prune_folds, cfg.seed)
         log.info("confident learning flagged %d of %d weak labels as likely wrong", flagged.sum(), mask.sum())
     keep, texts, Y, w = recipe_training_set(recipe, ds, proba, mask, ds.gold_dev, em.min_confidence, flagged=flagged)
     X = np.vstack([pool_X[keep], dev_X]) if recipe["dev_weight"] > 0 else pool_X[keep]

@@ -116,6 +116,19 @@ def test_confident_learning_flags_flipped_labels_and_pruning_needs_flags():
     caught = flags[flip].mean()
     false_alarms = flags[np.setdiff1d(np.arange(300), flip)].mean()
     assert caught >= 0.8 and false_alarms <= 0.05, (caught, false_alarms)
+    # the final model's flags leave gold_dev tickets alone when the recipe trains on gold_dev
+    from tagger.pipeline import prune_flags
+
+    class Pool300:
+        pool = pd.DataFrame({"ticket_id": [f"t{i}" for i in range(300)]})
+        gold_dev = pd.DataFrame({"ticket_id": [f"t{i}" for i in flip[:10]]})
+
+    proba = np.eye(3, dtype=np.float32)[noisy]
+    kw = {"l2": 1e-3, "max_iter": 200, "seed": 0}
+    with_dev = prune_flags({"dev_weight": 5.0}, Pool300, X, proba, np.ones(300, bool), kw, 5, 0)
+    weak_only = prune_flags({"dev_weight": 0.0}, Pool300, X, proba, np.ones(300, bool), kw, 5, 0)
+    assert weak_only[flip[:10]].any() and not with_dev[flip[:10]].any()
+    assert (with_dev == (weak_only & ~np.isin(np.arange(300), flip[:10]))).all()
     # too few rows for the folds: nothing is flagged rather than a guess
     assert not noisy_label_flags(X[:6], noisy[:6], 3, {"l2": 1e-3, "max_iter": 50, "seed": 0}).any()
 
