@@ -206,12 +206,18 @@ def apply_lfs(df: pd.DataFrame, compiled: Sequence[CompiledLF], embeddings: np.n
         X = np.asarray(embeddings, dtype=np.float64)
         pos = {t: i for i, t in enumerate(ids)}
         for j, c in ex:
-            sims = np.round(X @ c.ex_emb.T, SIM_DECIMALS)  # (n, n_exemplars)
-            for k, eid in enumerate(c.ex_ids):  # leave-one-out: never match a ticket with itself
-                if eid is not None and eid in pos:
-                    sims[pos[eid], k] = -np.inf
-            L[:, j] = np.where(sims.max(axis=1) >= c.threshold, c.label, ABSTAIN)
+            L[:, j] = np.where(exemplar_similarity(X, pos, c.ex_emb, c.ex_ids) >= c.threshold, c.label, ABSTAIN)
     return L
+
+
+def exemplar_similarity(X: np.ndarray, pos: dict, ex_emb: np.ndarray, ex_ids) -> np.ndarray:
+    """Each row's highest cosine to the exemplars (rounded to ``SIM_DECIMALS``), leave-one-out: a
+    ticket whose id (``pos``: id -> row of ``X``) is an exemplar's id never matches that exemplar."""
+    sims = np.round(np.asarray(X, dtype=np.float64) @ np.asarray(ex_emb, dtype=np.float64).T, SIM_DECIMALS)
+    for k, eid in enumerate(ex_ids):
+        if eid is not None and eid in pos:
+            sims[pos[eid], k] = -np.inf
+    return sims.max(axis=1) if sims.shape[1] else np.full(len(X), -np.inf)
 
 
 def to_snorkel_lfs(compiled: Sequence[CompiledLF]):

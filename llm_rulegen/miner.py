@@ -23,7 +23,7 @@ import re
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from labeling_functions.apply import SIM_DECIMALS
+from labeling_functions.apply import exemplar_similarity
 from llm_rulegen.base import Proposal, RoundContext
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -122,8 +122,12 @@ class MinerProposer:
             if pair:
                 items.append(pair)
         if self.exemplars and ctx.pool_emb is not None and ctx.dev_emb is not None:
+            # converted and indexed once per round, shared by every tag
+            emb = {"dev": np.asarray(ctx.dev_emb, dtype=np.float64), "pool": np.asarray(ctx.pool_emb, dtype=np.float64),
+                   "dev_pos": {x: i for i, x in enumerate(ctx.dev_gate["ticket_id"])},
+                   "pool_pos": {x: i for i, x in enumerate(ctx.pool["ticket_id"])}}
             for tag, err in ctx.errors.items():
-                ex = self._exemplar(tag, index[tag], err, yd, ctx)
+                ex = self._exemplar(tag, index[tag], err, yd, ctx, emb)
                 if ex:
                     items.append(ex)
         return Proposal(items=items, usage={"requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
@@ -169,22 +173,17 @@ class MinerProposer:
                               f"gating-dev precision {c}/{n} (as co-occurrence), {ph} pool tickets."),
                 "motivating_tickets": focus["ticket_id"][(F[:, list(top).index(a)] & F[:, list(top).index(b)])].tolist()[:5]}
 
-    def _exemplar(self, tag, t, err, yd, ctx):
+    def _exemplar(self, tag, t, err, yd, ctx, emb):
         """One exemplar LF from the tag's missed gating-half tickets, or None (see the module doc)."""
         fn = err.false_negatives
         if not len(fn):
             return None
         ids = ctx.dev_gate["ticket_id"].to_numpy()
         rows = np.flatnonzero(np.isin(ids, fn["ticket_id"].to_numpy()))[: self.max_exemplars]
-        ex_emb, ex_ids = ctx.dev_emb[rows], ids[rows]
-        sim_d = np.round(np.asarray(ctx.dev_emb, dtype=np.float64) @ np.asarray(ex_emb, dtype=np.float64).T, SIM_DECIMALS)
-        sim_d[rows, np.arange(len(rows))] = -np.inf  # leave-one-out, as the applier does
-        best_d = sim_d.max(axis=1)
-        pool_ids = ctx.pool["ticket_id"].to_numpy()
-        sim_p = np.round(np.asarray(ctx.pool_emb, dtype=np.float64) @ np.asarray(ex_emb, dtype=np.float64).T, SIM_DECIMALS)
-        for k, eid in enumerate(ex_ids):
-            sim_p[pool_ids == eid, k] = -np.inf
-        best_p = sim_p.max(axis=1)
+        ex_emb, ex_ids = emb["dev"][rows], ids[rows]
+        # the similarity the applier computes (leave-one-out included), so the gate measures the same thing
+        best_d = exemplar_similarity(emb["dev"], emb["dev_pos"], ex_emb, ex_ids)
+        best_p = exemplar_similarity(emb["pool"], emb["pool_pos"], ex_emb, ex_ids)
         n_pool = len(best_p)
         for th in self.thresholds:
             hit = best_d >= th
