@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,airflow]"
+	$(BIN)/pip install --quiet -e ".[dev,airflow,postgres]"
 	touch $@
 
 install: $(BIN)/.installed
