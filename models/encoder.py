@@ -43,9 +43,20 @@ def mean_pool(last_hidden, attention_mask):
     return (last_hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
+PAD_MULTIPLE = 8  # a ticket's padded length is its own token count rounded up to this (capped at max_length)
+EMBEDDING_SCHEME = f"bucket{PAD_MULTIPLE}"  # part of the embedding cache key: the padding decides the last bits
+
+
 def embed_texts(texts: Sequence[str], tok, model, max_length: int = 128, batch_size: int = 64,
                 progress: bool = False) -> np.ndarray:
-    """Normalized float32 embeddings ``(len(texts), dim)``."""
+    """Normalized float32 embeddings ``(len(texts), dim)``.
+
+    Shape-stable batching: each text is padded to its own length bucket (its token count rounded up
+    to ``PAD_MULTIPLE``), and a batch only holds texts of one bucket. The encoder's float ops then
+    see the same shapes whatever else is in the batch, so a ticket's embedding is bit-identical
+    alone, in any batch and in any shard (fp32 and the int8 path; ``tests/test_models.py``), and
+    there is little padding to pay for.
+    """
     import torch
     from tqdm.auto import tqdm
 
@@ -54,15 +65,19 @@ def embed_texts(texts: Sequence[str], tok, model, max_length: int = 128, batch_s
     out = np.zeros((len(texts), dim), dtype=np.float32)
     if not texts:
         return out
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    enc = tok(texts, truncation=True, max_length=max_length)
+    lengths = np.array([len(ids) for ids in enc["input_ids"]])
+    bucket = np.minimum(-(-lengths // PAD_MULTIPLE) * PAD_MULTIPLE, max_length)
+    batches = []
+    for b in np.unique(bucket):
+        rows = np.flatnonzero(bucket == b)
+        batches += [(int(b), rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
     with torch.inference_mode():
-        for idx in tqdm(batches, desc="embed", disable=not progress, leave=False):
-            enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
-                      return_tensors="pt")
-            h = model(**enc).last_hidden_state
-            e = torch.nn.functional.normalize(mean_pool(h, enc["attention_mask"]), dim=-1)
-            out[idx] = e.numpy()
+        for b, idx in tqdm(batches, desc="embed", disable=not progress, leave=False):
+            x = tok.pad({k: [v[i] for i in idx] for k, v in enc.items()}, padding="max_length", max_length=b,
+                        return_tensors="pt")
+            h = model(**x).last_hidden_state
+            out[idx] = torch.nn.functional.normalize(mean_pool(h, x["attention_mask"]), dim=-1).numpy()
     return out
 
 
@@ -83,7 +98,7 @@ class Encoder:
         return self._tm
 
     def _key(self, texts: Sequence[str]) -> str:
-        h = hashlib.sha256(f"{self.path.resolve()}|{self.max_length}|".encode())
+        h = hashlib.sha256(f"{self.path.resolve()}|{self.max_length}|{EMBEDDING_SCHEME}|".encode())
         for t in texts:
             h.update(t.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")

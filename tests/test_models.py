@@ -109,6 +109,31 @@ def test_int8_linear_is_close_and_independent_of_batch_mates():
     assert isinstance(seq[0], torch.nn.Linear)  # the original is untouched
 
 
+def test_embeddings_are_bit_identical_alone_in_any_batch_or_shard(encoder):
+    """Shape-stable batching: a ticket's embedding does not depend on its batch mates or shard,
+    in fp32 and with the int8 encoder; and padding to the bucket changes nothing beyond float noise."""
+    import torch
+
+    from models.encoder import embed_texts, mean_pool
+    from models.int8 import quantize_linear_layers
+
+    texts = ["card stolen", "why was I charged a fee on my transfer yesterday evening?", "pin",
+             "I ordered a new card two weeks ago and it has still not arrived, what is going on " * 3,
+             "refund not showing up", "top-up failed again", "how do I verify my identity", "x" * 40]
+    tok, model = encoder.tokenizer_model
+    for enc in (model, quantize_linear_layers(model)):
+        full = embed_texts(texts, tok, enc, max_length=32, batch_size=64)
+        alone = np.vstack([embed_texts([t], tok, enc, max_length=32) for t in texts])
+        rev = embed_texts(texts[::-1], tok, enc, max_length=32, batch_size=3)[::-1]
+        shards = np.vstack([embed_texts(texts[i:i + 3], tok, enc, max_length=32, batch_size=2) for i in range(0, 8, 3)])
+        for other in (alone, rev, shards):
+            assert np.array_equal(full, other)
+    with torch.inference_mode():  # one text with no padding at all
+        x = tok([texts[1]], truncation=True, max_length=32, return_tensors="pt")
+        e = torch.nn.functional.normalize(mean_pool(model(**x).last_hidden_state, x["attention_mask"]), dim=-1)
+    np.testing.assert_allclose(embed_texts(texts[1:2], tok, model, max_length=32), e.numpy(), atol=1e-5)
+
+
 def test_finetune_changes_encoder_and_roundtrips(tmp_path, encoder):
     X = encoder(TEXTS)
     Y = np.eye(3, dtype=np.float32)[LABELS]
