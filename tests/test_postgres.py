@@ -10,7 +10,8 @@ from sqlalchemy import create_engine, select
 
 from data.demo import generate_demo
 from data.io import SQLSource
-from data.warehouse import QUARANTINE, TAGS, TICKETS, count_rows, engine, ingest_folder, ingest_sql_interval, upsert
+from data.warehouse import (QUARANTINE, TAGS, TICKETS, count_rows, engine, ingest_folder, ingest_sql_interval,
+                            init_target, upsert)
 from models.end_model import ModelInfo, frozen_model, train_head
 from models.registry import Registry
 from tagger.batch import tag_shard, untagged_ids
@@ -73,8 +74,6 @@ def test_postgres_drop_folder_and_upsert(tmp_path, postgres):
     assert ingest_folder(inbox, ws) == {"files": 1, "rows": 2, "new": 2, "quarantined": 1, "skipped_files": 0}
     assert ingest_folder(inbox, ws)["skipped_files"] == 1 and count_rows(ws, TICKETS) == 2
     row = {"ticket_id": "a", "model_version": "v1", "tag": "x", "confidence": 0.4, "needs_review": True, "tagged_at": "t"}
-    from data.warehouse import init_target
-
     init_target(ws)
     with engine(ws).begin() as c:
         upsert(c, TAGS, [row])
