@@ -95,12 +95,15 @@ def test_dask_shard_path_matches_single_pass_and_snorkel_dask_applier(demo_dir, 
     np.testing.assert_array_equal(apply_lfs_sharded(framed, compiled, n_shards=3, scheduler="processes"), L)
     # the distributed scheduler a cluster runs: worker processes behind nannies, the compiled LFs
     # (regexes, exemplar embeddings, the prefilter index) shipped to them by distributed's serializer
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        np.testing.assert_array_equal(apply_lfs_sharded(framed, compiled, n_shards=4, scheduler=client), L)
-        assert len(client.scheduler_info()["workers"]) == 2
+        with get_task_stream(client) as stream:
+            L_dist = apply_lfs_sharded(framed, compiled, n_shards=4, scheduler=client)
+        np.testing.assert_array_equal(L_dist, L)
+        ran_on = {t["worker"] for t in stream.data if "label_partition" in str(t["key"])}
+        assert ran_on and ran_on <= set(client.scheduler_info()["workers"])  # the partitions ran on the workers
     # snorkel's Dask applier infers its output by calling every LF on a dummy row, which the
     # embedding LFs cannot vote on; compare it on the text and metadata LFs
     cols = [j for j, c in enumerate(compiled) if c.kind in ("keyword", "regex", "metadata")]
