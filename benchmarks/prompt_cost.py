@@ -25,14 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.llm_server import LLMServer, Script  # noqa: E402
+from tests.llm_server import LLMServer, Script, tag_keyword_lfs  # noqa: E402
 
 
 def stand_in_reply(body: dict) -> str:
-    tags = re.findall(r"### Tag: (\S+)", body["messages"][-1]["content"])
-    return json.dumps({"lfs": [{"action": "add", "id": f"bench:{t}", "tag": t, "kind": "keyword",
-                                "params": {"any": [max(t.split("_"), key=len)]}, "rationale": "sizing stand-in"}
-                               for t in tags]})
+    return json.dumps({"lfs": tag_keyword_lfs(body)})
 
 
 def tokenizers():

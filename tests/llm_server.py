@@ -3,6 +3,7 @@ every request body recorded."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,17 @@ def completion(content: str, prompt_tokens: int = 100, completion_tokens: int = 
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def tag_keyword_lfs(body: dict) -> list[dict]:
+    """A stand-in for an LLM's proposals: per tag in the request, one keyword LF on the longest word of
+    the tag's name."""
+    lfs = []
+    for t in re.findall(r"### Tag: (\S+)", body["messages"][-1]["content"]):
+        word = max(t.split("_"), key=len)
+        lfs.append({"action": "add", "id": f"llm:{t}:{word}", "tag": t, "kind": "keyword",
+                    "params": {"any": [word]}, "rationale": f"the word {word}"})
+    return lfs
 
 
 class Script:

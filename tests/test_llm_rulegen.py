@@ -11,7 +11,7 @@ import pytest
 from llm_rulegen.gate import GateConfig, gate_lfs
 from llm_rulegen.openai_backend import OpenAIProposer, parse_reply
 from tagger.config import OpenAISettings
-from tests.llm_server import LLMServer, Script, completion
+from tests.llm_server import LLMServer, Script, completion, tag_keyword_lfs
 
 TAGS = ["card_lost_or_stolen", "fee_charged", "transfer_failed"]
 
@@ -149,15 +149,9 @@ def test_catastrophic_regex_is_rejected_fast():
 def _demo_reply(body: dict) -> str:
     """Server-side stand-in for an LLM: keyword LFs from the tag names in the request, plus one
     catastrophic regex and one schema-invalid LF in every reply (the gate must drop both)."""
-    user = body["messages"][-1]["content"]
-    tags = re.findall(r"### Tag: (\S+)", user)
-    lfs = []
-    for t in tags:
-        word = max(t.split("_"), key=len)
-        lfs.append({"action": "add", "id": f"llm:{t}:{word}", "tag": t, "kind": "keyword",
-                    "params": {"any": [word]}, "rationale": f"the word {word}"})
-    lfs.append({"action": "add", "id": "llm:evil", "tag": tags[0], "kind": "regex", "params": {"pattern": "(a+)+$"}})
-    lfs.append({"action": "add", "id": "llm:bad", "tag": tags[0], "kind": "keyword", "params": {"none": 1}})
+    lfs = tag_keyword_lfs(body)
+    lfs.append({"action": "add", "id": "llm:evil", "tag": lfs[0]["tag"], "kind": "regex", "params": {"pattern": "(a+)+$"}})
+    lfs.append({"action": "add", "id": "llm:bad", "tag": lfs[0]["tag"], "kind": "keyword", "params": {"none": 1}})
     return json.dumps({"lfs": lfs})
 
 
