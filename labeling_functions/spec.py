@@ -220,12 +220,11 @@ def load_specs(path: str | Path) -> list[LFSpec]:
 
 
 def dump_specs(specs: list[LFSpec], path: str | Path) -> Path:
-    """Write specs as YAML (stable key order, one list) so changes diff cleanly."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write specs as YAML (stable key order, one list) so changes diff cleanly; atomically."""
+    from data.atomic import atomic_write_text
+
     data = {"lfs": [s.model_dump(mode="json") for s in specs]}
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
-    return path
+    return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
 
 
 def check_unique(specs: list[LFSpec]) -> None:

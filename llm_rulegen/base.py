@@ -22,7 +22,7 @@ class TagErrors:
     tag: str
     description: str
     dev_f1: float
-    false_negatives: pd.DataFrame  # ticket_id, text, predicted
+    false_negatives: pd.DataFrame  # ticket_id, text, predicted, lfs_fired
     false_positives: pd.DataFrame  # ticket_id, text, gold, lfs_fired
     examples: pd.DataFrame         # gold examples of the tag in the gating half (ticket_id, text)
     confusable: list[str]

@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
+from data.atomic import atomic_write_text
 from labeling_functions.label_model import covered
 from labeling_functions.spec import LFSpec, dump_specs
 from llm_rulegen.base import Proposal, Proposer, RoundContext, TagErrors
+from llm_rulegen.batch import AwaitingReplies, BatchError
 from llm_rulegen.gate import GateConfig, gate_lfs, spec_from_proposal
 
 log = logging.getLogger("tagger.refine")
@@ -50,6 +52,7 @@ class LoopResult:
     rejected: list[dict]
     stop_reason: str
     split: dict = field(default_factory=dict)
+    gate_mask: np.ndarray | None = None  # gold_dev rows a proposer or the gate has seen (the gating half)
 
 
 def split_dev(tags: np.ndarray, seed: int) -> np.ndarray:
@@ -102,7 +105,7 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
         if since_best > loop_cfg.patience:
             stop_reason = f"no improvement on the selection half for {loop_cfg.patience} rounds"
             break
-        if time.perf_counter() - t0 > loop_cfg.max_seconds:
+        if time.perf_counter() - t0 > loop_cfg.max_seconds and not getattr(proposer, "replays", False):
             stop_reason = "time budget"
             break
         if tokens >= loop_cfg.max_tokens or cost >= loop_cfg.max_cost_usd:
@@ -116,6 +119,11 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
             break
         try:
             prop: Proposal = proposer.propose(ctx)
+        except AwaitingReplies as e:  # batch mode: this round's requests are written; resume on import
+            stop_reason = f"awaiting replies for round {e.round} ({e.n} requests in {e.requests_file})"
+            break
+        except BatchError:
+            raise
         except Exception as e:  # a proposer failure ends the round, never the run
             log.warning("proposer failed in round %d: %s", r + 1, e)
             prop = Proposal(items=[], events=[{"event": "proposer_error", "detail": str(e)[:300]}])
@@ -134,18 +142,21 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
             elif action in ("add", "edit"):
                 d = spec_from_proposal(it, f"{proposer.name}:{proposer.model}", {**prov, "action": action})
                 if action == "edit" and d.get("id"):
-                    retire_ids.add(d["id"])
                     d["id"] = f"{d['id']}.r{r + 1}"
                     d["provenance"]["edits"] = it.get("id")
                 adds.append(d)
             else:
                 rejected.append({"round": r + 1, "id": str(it.get("id")), "reason": "bad_action", "detail": str(action)[:50]})
+        edit_targets = {a["provenance"]["edits"] for a in adds if a["provenance"].get("edits")}
+        existing = list(wl.specs[: len(wl.specs) - len(generated)]) + \
+            [s for s in generated if s.id not in retire_ids | edit_targets]
+        res = gate_lfs(adds, tags, ds.pool, dev_gate, existing, hits_cache, gate_cfg,
+                       embed=labeler.encoder, pool_emb=pool_emb, dev_emb=dev_emb[gate_mask])
+        # an edited LF is retired only when its replacement passed the gate
+        retire_ids |= {s.provenance["edits"] for s in res.accepted if s.provenance.get("edits")}
         kept = [s for s in generated if s.id not in retire_ids]
         gone = [s.model_copy(update={"status": "retired", "provenance": {**s.provenance, "retired_round": r + 1}})
                 for s in generated if s.id in retire_ids]
-        existing = list(wl.specs[: len(wl.specs) - len(generated)]) + kept
-        res = gate_lfs(adds, tags, ds.pool, dev_gate, existing, hits_cache, gate_cfg,
-                       embed=labeler.encoder, pool_emb=pool_emb, dev_emb=dev_emb[gate_mask])
         for rj in res.rejected:
             rejected.append({"round": r + 1, **rj})
         generated = kept + res.accepted
@@ -157,16 +168,28 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
         if out_dir:
             _write(out_dir, rounds, rejected, generated + retired)
     result = LoopResult(best[1], best[2], generated + retired, rounds, rejected, stop_reason,
-                        {"gate_tickets": int(gate_mask.sum()), "select_tickets": int(sel_mask.sum())})
+                        {"gate_tickets": int(gate_mask.sum()), "select_tickets": int(sel_mask.sum())}, gate_mask)
     if out_dir:
         _write(out_dir, rounds, rejected, generated + retired)
+        write_seen(out_dir, ds.gold_dev["ticket_id"][gate_mask])
     return result
+
+
+SEEN_FILE = "seen_dev_tickets.json"
+
+
+def write_seen(out_dir: Path, ticket_ids) -> None:
+    """Record beside the generated LFs which gold_dev tickets the proposers and the gate saw, so a
+    later run that loads these LFs keeps those tickets out of its recipe selection."""
+    atomic_write_text(Path(out_dir) / SEEN_FILE, json.dumps({
+        "why": "gold_dev tickets shown to the LF proposers or used by the gate (the gating half); recipe "
+               "selection must not score on them", "ticket_ids": sorted(map(str, ticket_ids))}, indent=0))
 
 
 def _write(out_dir: Path, rounds, rejected, lfs) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "rounds.json").write_text(json.dumps(rounds, indent=2, default=str))
-    pd.DataFrame(rejected).to_csv(out_dir / "rejected.csv", index=False)
+    atomic_write_text(out_dir / "rounds.json", json.dumps(rounds, indent=2, default=str))
+    atomic_write_text(out_dir / "rejected.csv", pd.DataFrame(rejected).to_csv(index=False))
     dump_specs(lfs, out_dir / "generated_lfs.yaml")
 
 
@@ -193,7 +216,8 @@ def build_context(round_no, ds, dev_gate, gate_mask, pred_dev, wl, descriptions,
         errors[tag] = TagErrors(
             tag=tag, description=descriptions.get(tag, tag), dev_f1=float(f1[t]),
             false_negatives=pd.DataFrame({"ticket_id": dev_gate["ticket_id"][fn], "text": dev_gate["text"][fn],
-                                          "predicted": [tags[i] for i in pred[fn]]}),
+                                          "predicted": [tags[i] for i in pred[fn]],
+                                          "lfs_fired": [list(names[row]) for row in fired[fn]]}),
             false_positives=pd.DataFrame({"ticket_id": dev_gate["ticket_id"][fp], "text": dev_gate["text"][fp],
                                           "gold": dev_gate["tag"][fp],
                                           "lfs_fired": [list(names[row]) for row in fired[fp]]}),

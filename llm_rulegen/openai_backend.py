@@ -85,18 +85,28 @@ class OpenAIProposer:
     def _key(self, payload: dict) -> str:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
-    def _cost(self, usage: dict) -> float:
+    def _cost(self, usage: dict, discount: float = 1.0) -> float:
         p = self.s.prices.get(self.model)
         if not p:
             return 0.0
-        return usage["prompt_tokens"] / 1e6 * p.input_per_1m + usage["completion_tokens"] / 1e6 * p.output_per_1m
+        return discount * (usage["prompt_tokens"] / 1e6 * p.input_per_1m
+                            + usage["completion_tokens"] / 1e6 * p.output_per_1m)
+
+    def body(self, messages: list[dict]) -> dict:
+        """The chat-completions request body (live and batch alike)."""
+        kw = dict(model=self.model, messages=messages, temperature=self.s.temperature,
+                  max_tokens=self.s.max_output_tokens)
+        if self.structured:
+            kw["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "lf_proposals", "schema": PROPOSAL_SCHEMA, "strict": False}}
+        return kw
 
     def request(self, messages: list[dict]) -> tuple[str | None, dict, list[dict]]:
         """(reply text or None, usage, events) for one chat request, with retries and the cache."""
         import openai
 
         events: list[dict] = []
-        usage = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cache_hits": 0}
+        usage = empty_usage()
         payload = {"model": self.model, "messages": messages, "temperature": self.s.temperature,
                    "max_tokens": self.s.max_output_tokens, "prompt_version": VERSION}
         cache_file = self.cache_dir / f"{self._key(payload)}.json" if self.cache_dir else None
@@ -105,11 +115,7 @@ class OpenAIProposer:
             return json.loads(cache_file.read_text())["content"], usage, [{"event": "cache_hit"}]
         attempt = 0
         while True:
-            kw = dict(model=self.model, messages=messages, temperature=self.s.temperature,
-                      max_tokens=self.s.max_output_tokens)
-            if self.structured:
-                kw["response_format"] = {"type": "json_schema", "json_schema": {
-                    "name": "lf_proposals", "schema": PROPOSAL_SCHEMA, "strict": False}}
+            kw = self.body(messages)
             usage["requests"] += 1
             try:
                 resp = self.client.chat.completions.create(**kw)
@@ -154,28 +160,38 @@ class OpenAIProposer:
         return content, usage, events
 
     # -- one round ----------------------------------------------------------------------
+    def round_requests(self, ctx: RoundContext) -> list[tuple[list[str], list[dict]]]:
+        """The round's requests: ``(tags, chat messages)`` per ``tags_per_request`` tags, worst first."""
+        tags, n = list(ctx.errors), self.s.tags_per_request
+        return [(tags[i:i + n], build_messages(ctx, tags[i:i + n], self.s.examples_per_tag, self.s.errors_per_tag))
+                for i in range(0, len(tags), n)]
+
     def propose(self, ctx: RoundContext) -> Proposal:
-        items: list[dict] = []
-        total = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cache_hits": 0}
-        events: list[dict] = []
-        tags = list(ctx.errors)
-        n = self.s.tags_per_request
-        for i in range(0, len(tags), n):
-            batch = tags[i:i + n]
-            msgs = build_messages(ctx, batch, self.s.examples_per_tag, self.s.errors_per_tag)
+        prop = Proposal(items=[], usage=empty_usage())
+        for batch, msgs in self.round_requests(ctx):
             content, usage, ev = self.request(msgs)
-            for k in total:
-                total[k] += usage.get(k, 0)
-            events += [{**e, "tags": batch} for e in ev]
-            if content is None:
-                continue
-            try:
-                got = parse_reply(content)
-            except ReplyError as e:
-                events.append({"event": "malformed_reply", "detail": str(e), "tags": batch})
-                continue
-            items += [g for g in got if isinstance(g, dict)]
-            bad = sum(not isinstance(g, dict) for g in got)
-            if bad:
-                events.append({"event": "non_object_items", "count": bad, "tags": batch})
-        return Proposal(items=items, usage=total, events=events)
+            add_reply(prop, batch, content, usage, ev)
+        return prop
+
+
+def empty_usage() -> dict:
+    return {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cache_hits": 0}
+
+
+def add_reply(prop: Proposal, tags: list[str], content: str | None, usage: dict, events: list[dict]) -> None:
+    """Fold one request's reply into the round's proposal: usage summed, events tagged with the
+    request's tags, the reply parsed (a malformed one is an event, never an exception)."""
+    for k in prop.usage:
+        prop.usage[k] += usage.get(k, 0)
+    prop.events += [{**e, "tags": tags} for e in events]
+    if content is None:
+        return
+    try:
+        got = parse_reply(content)
+    except ReplyError as e:
+        prop.events.append({"event": "malformed_reply", "detail": str(e), "tags": tags})
+        return
+    prop.items += [g for g in got if isinstance(g, dict)]
+    bad = sum(not isinstance(g, dict) for g in got)
+    if bad:
+        prop.events.append({"event": "non_object_items", "count": bad, "tags": tags})

@@ -28,8 +28,55 @@ def _lines(rows, fmt, empty="(none)") -> str:
     return "\n".join(out) if out else empty
 
 
+MAX_FIRED = 4
+
+
+def describe_lf(spec) -> str:
+    """One line an LLM can act on: the LF's id, family, the tag it votes for and its definition
+    (keywords, pattern, or for an exemplar LF its threshold and an example text)."""
+    p = spec.params
+    if spec.kind == "keyword":
+        parts = [f"{k}={v}" for k, v in (("any", p.any), ("all", p.all), ("exclude", p.exclude)) if v]
+        d = "keyword " + " ".join(parts)
+    elif spec.kind == "regex":
+        d = f"regex /{p.pattern}/" + (f" exclude /{p.exclude_pattern}/" if p.exclude_pattern else "")
+    elif spec.kind == "exemplar":
+        d = (f"exemplar: cosine >= {p.threshold:.2f} to one of {len(p.texts)} expert examples, "
+             f"e.g. \"{_clip(p.texts[0])[:80]}\"")
+    elif spec.kind == "neighbor":
+        d = f"neighbor: {p.min_share:.0%} of the {p.k} most similar tickets have {p.field}={p.equals}"
+    else:
+        d = f"{spec.kind}: {p.field} = {p.equals}"
+    return mask_pii(f"{spec.id} -> {spec.tag} ({d[:160]})")
+
+
+def _fired(ids, by_id, tag: str, own: bool) -> list[str]:
+    """The fired LFs that vote for ``tag`` (``own``) or for any other tag, described."""
+    sel = [by_id[i] for i in ids if i in by_id and (by_id[i].tag == tag) == own]
+    return [describe_lf(s) for s in sel[:MAX_FIRED]] + ([f"... {len(sel) - MAX_FIRED} more"] if len(sel) > MAX_FIRED else [])
+
+
+def _fn_line(r, by_id, tag: str) -> str:
+    own = _fired(getattr(r, "lfs_fired", []), by_id, tag, True)
+    head = f"- [{r.ticket_id}] predicted={r.predicted}: {_clip(r.text)}"
+    if own:
+        return head + "\n    CONFLICT, not a coverage gap: LFs for this tag fired but lost: " + "; ".join(own)
+    return head + "\n    coverage gap: no LF for this tag fired"
+
+
+def _fp_line(r, by_id, tag: str) -> str:
+    own = _fired(r.lfs_fired, by_id, tag, True)
+    other = _fired(r.lfs_fired, by_id, r.gold, True)
+    line = f"- [{r.ticket_id}] true={r.gold}: {_clip(r.text)}"
+    line += "\n    fired for this tag: " + ("; ".join(own) if own else "none (the model's own choice)")
+    if other:
+        line += f"\n    fired for the true tag {r.gold}: " + "; ".join(other)
+    return line
+
+
 def tag_block(ctx: RoundContext, tag: str, n_examples: int, n_errors: int) -> str:
     e = ctx.errors[tag]
+    by_id = {s.id: s for s in ctx.lfs}
     stats = ctx.lf_stats.set_index("id") if len(ctx.lf_stats) else None
     cur = [s for s in ctx.lfs if s.tag == tag and s.kind in ("keyword", "regex")]
 
@@ -42,10 +89,8 @@ def tag_block(ctx: RoundContext, tag: str, n_examples: int, n_errors: int) -> st
     return template("tag_block").substitute(
         tag=tag, description=mask_pii(e.description), confusable=", ".join(e.confusable) or "(none seen)",
         examples=_lines(e.examples.head(n_examples).itertuples(), lambda r: f"- [{r.ticket_id}] {_clip(r.text)}"),
-        false_negatives=_lines(e.false_negatives.head(n_errors).itertuples(),
-                               lambda r: f"- [{r.ticket_id}] predicted={r.predicted}: {_clip(r.text)}"),
-        false_positives=_lines(e.false_positives.head(n_errors).itertuples(),
-                               lambda r: f"- [{r.ticket_id}] true={r.gold} fired={','.join(r.lfs_fired[:4])}: {_clip(r.text)}"),
+        false_negatives=_lines(e.false_negatives.head(n_errors).itertuples(), lambda r: _fn_line(r, by_id, tag)),
+        false_positives=_lines(e.false_positives.head(n_errors).itertuples(), lambda r: _fp_line(r, by_id, tag)),
         current_lfs=_lines(cur, lf_line))
 
 

@@ -71,9 +71,31 @@ def _pipeline_job(fn: str, summary: str, config: Path, set_: list[str], quiet: b
 def refine(config: Path = typer.Argument(..., help="YAML run config; its refine section picks backend and budgets"),
            set_: list[str] = typer.Option([], "--set", help="override a config field, e.g. --set refine.backend=openai"),
            store: Path = typer.Option(None, "--store", help="add every LF the loop generated to this LF store for review"),
+           export_requests: Path = typer.Option(None, "--export-requests", metavar="DIR",
+                                                help="batch mode: run up to the next proposal step and write its "
+                                                     "requests to DIR as a Batch API input file"),
+           import_replies: Path = typer.Option(None, "--import-replies", metavar="FILE_OR_DIR",
+                                               help="batch mode: import a Batch API output file (or a folder of "
+                                                    "<custom_id>.txt replies), run the round, export the next"),
+           batch_dir: Path = typer.Option(None, "--batch-dir", metavar="DIR",
+                                          help="the batch folder of --import-replies (default: "
+                                               "refine.openai.batch_dir, else OUTPUT_DIR/NAME-batch)"),
            quiet: bool = typer.Option(False, "--quiet"),
            verbose: bool = typer.Option(False, "--verbose")):
-    """Run the LF refinement loop (LLM or offline miner); prints the run directory last."""
+    """Run the LF refinement loop (LLM, batch files or offline miner); prints the run directory last."""
+    folder = None
+    if export_requests or import_replies:
+        folder = _batch_folder(config, set_, export_requests or batch_dir)
+        set_ = [*set_, "refine.backend=openai", f"refine.openai.batch_dir={folder}"]
+    if import_replies:
+        from llm_rulegen.batch import BatchError, BatchFolder
+
+        try:
+            got = BatchFolder(folder).import_replies(import_replies)
+        except BatchError as e:
+            _fail(str(e))
+        typer.echo(f"imported {got['replies']} replies of round {got['round']} ({got['errors']} error lines) "
+                   f"into {folder}")
     run_dir = _pipeline_job("run_refine", "refine_summary.md", config, set_, quiet, verbose)
     if store:
         from labeling_functions.spec import load_specs
@@ -82,7 +104,26 @@ def refine(config: Path = typer.Argument(..., help="YAML run config; its refine 
         new = [s for s in load_specs(run_dir / "refine" / "generated_lfs.yaml") if s.status in ("proposed", "active")]
         added = LFStore(store).add(new)
         typer.echo(f"added {len(added)} LFs to the store {store}")
+    if folder is not None:
+        from llm_rulegen.batch import BatchFolder
+
+        pend = BatchFolder(folder).pending()
+        if pend:
+            typer.echo(f"round {pend['round']}: {len(pend['requests'])} requests -> {pend['requests_file']}\n"
+                       f"  send it to the Batch API (purpose=batch, endpoint {'/v1/chat/completions'}, window 24h), "
+                       f"or answer each prompt in {folder}/round-{pend['round']:02d}/prompts/ as <custom_id>.txt;\n"
+                       f"  then: tagger refine {config} --import-replies OUTPUT.jsonl --batch-dir {folder}")
+        else:
+            typer.echo(f"the loop has stopped; no requests are pending in {folder}. Train on its LFs with: "
+                       f"tagger run {config} --set refine.backend=openai --set refine.openai.batch_dir={folder}")
     typer.echo(str(run_dir))
+
+
+def _batch_folder(config: Path, set_: list[str], given: Path | None) -> Path:
+    if given is not None:
+        return given.resolve()
+    cfg = _load(config, set_)
+    return Path(cfg.refine.openai.batch_dir or Path(cfg.output_dir) / f"{cfg.name}-batch").resolve()
 
 
 @app.command()

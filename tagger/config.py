@@ -107,6 +107,10 @@ class SelectConfig(_Strict):
     """Choose the training recipe by K-fold cross-validation on gold_dev (never gold_test)."""
     enabled: bool = True
     folds: int = Field(5, ge=2, le=10)
+    holdout: Literal["unseen", "all"] = Field(
+        "unseen", description="which gold_dev tickets a CV fold may score: 'unseen' leaves out every ticket an LF "
+        "proposer or gate has seen (the refinement loop's gating half, tickets cited in LF provenance), so LFs "
+        "written from a ticket never score it; 'all' scores every ticket (optimistic with generated LFs)")
     gold_dev_weights: list[float] = [1.0, 5.0, 20.0]
     include_dev_only: bool = True
     min_confidences: list[float] = Field([0.0, 0.5], description="also try each weak recipe keeping only weak labels "
@@ -197,6 +201,9 @@ class OpenAISettings(_Strict):
     examples_per_tag: int = Field(4, ge=0)
     errors_per_tag: int = Field(6, ge=0)
     cache: bool = True
+    batch_dir: str | None = Field(None, description="batch (air-gapped) mode: requests are written to this folder as "
+                                  "Batch API input files and replies imported from it, instead of HTTP calls")
+    batch_discount: float = Field(0.5, ge=0, le=1, description="price factor of batch requests (the Batch API halves it)")
     prices: dict[str, Price] = {"gpt-4o-mini": Price(input_per_1m=0.15, output_per_1m=0.60),
                                 "gpt-4o": Price(input_per_1m=2.50, output_per_1m=10.0)}
 
@@ -264,6 +271,8 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     if d.generate_demo:
         d.generate_demo.out_dir = _resolve(base, d.generate_demo.out_dir)
     cfg.lfs.spec_dirs = [_resolve(base, p) for p in cfg.lfs.spec_dirs]
+    if cfg.refine.openai.batch_dir:
+        cfg.refine.openai.batch_dir = _resolve(base, cfg.refine.openai.batch_dir)
     cfg.output_dir = _resolve(base, cfg.output_dir)
     cfg.cache_dir = _resolve(base, cfg.cache_dir)
     return cfg

@@ -323,15 +323,28 @@ def feature_sets(recipes: list[dict], ds: Dataset, pool_emb: np.ndarray, dev_emb
     return out
 
 
+def lf_boosted(P: np.ndarray, votes: np.ndarray | None, alpha: float) -> np.ndarray:
+    """``softmax(log P + alpha * votes)``: the head's probabilities with each tag's LF votes (``votes``:
+    tickets x tags, 1 where a text LF of the tag fired) added as a logit bonus; ``alpha = 0`` is ``P``."""
+    if not alpha or votes is None:
+        return P
+    Z = np.log(np.clip(P, 1e-12, None)) + alpha * votes
+    Z -= Z.max(axis=1, keepdims=True)
+    E = np.exp(Z)
+    return (E / E.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, unlabeled: np.ndarray,
-                    head_kw: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    head_kw: dict, votes_unl: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train the head; with ``self_train`` rounds, add the head's own confident predictions on the
     ``unlabeled`` embeddings (pool tickets without a training label) as pseudo-labels (one-hot
-    argmax, or soft with ``self_train_labels: soft``) and retrain. Returns ``(W, b, pseudo_mask)``."""
+    argmax, or soft with ``self_train_labels: soft``) and retrain. With ``lf_boost`` the predictions
+    behind the pseudo-labels take the LF votes (``votes_unl``) as a logit bonus (:func:`lf_boosted`), so
+    self-training may follow a rule the head has not learned yet. Returns ``(W, b, pseudo_mask)``."""
     W, b = train_head(X, Y, w, **head_kw)
     m = np.zeros(len(unlabeled), dtype=bool)
     for _ in range(recipe.get("self_train", 0)):
-        P = head_proba(unlabeled, W, b).astype(np.float32)
+        P = lf_boosted(head_proba(unlabeled, W, b).astype(np.float32), votes_unl, recipe.get("lf_boost", 0.0))
         m = P.max(axis=1) >= recipe.get("self_train_min_confidence", 0.5)
         T = pseudo_labels(P, recipe)
         W, b = train_head(np.vstack([X, unlabeled[m]]), np.vstack([Y, T[m]]),
@@ -402,17 +415,50 @@ def recipe_training_set(recipe: dict, ds: Dataset, proba: np.ndarray, mask: np.n
     return training_set(ds.pool, proba, use, dev, ds.tags, recipe["dev_weight"], min_conf, exclude_ids)
 
 
+def seen_dev_mask(cfg: RunConfig, ds: Dataset, specs: list[LFSpec], gate_mask: np.ndarray | None = None) -> np.ndarray:
+    """gold_dev rows that an LF proposer or gate has seen: the refinement loop's gating half
+    (``gate_mask``), the ``seen_dev_tickets.json`` that generated-LF folders carry, and every ticket an
+    LF cites (``provenance.motivating_tickets``, exemplar ids). Recipe selection never scores them."""
+    from llm_rulegen.loop import SEEN_FILE
+
+    ids: set[str] = set()
+    for d in cfg.lfs.spec_dirs:
+        for f in ([Path(d)] if Path(d).is_file() else Path(d).rglob(SEEN_FILE)):
+            if f.name == SEEN_FILE:
+                ids |= set(json.loads(f.read_text())["ticket_ids"])
+    for sp in specs:
+        ids |= {str(t) for t in sp.provenance.get("motivating_tickets", []) or []}
+        if sp.kind == "exemplar":
+            ids |= {str(t) for t in sp.params.exemplar_ids if t is not None}
+    seen = ds.gold_dev["ticket_id"].astype(str).isin(ids).to_numpy()
+    return seen | gate_mask if gate_mask is not None else seen
+
+
+def holdout_folds(y: np.ndarray, seen: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold id per gold_dev row for recipe CV; ``seen`` rows get -1 (always training, never scored)."""
+    folds = np.full(len(y), -1, dtype=np.int64)
+    folds[~seen] = stratified_folds(y[~seen], k, seed)
+    return folds
+
+
 def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict, recipes: list[dict],
-                  head_kw: dict, extra: list[LFSpec] = ()) -> dict:
+                  head_kw: dict, extra: list[LFSpec] = (), seen: np.ndarray | None = None) -> dict:
     """K-fold cross-validation on gold_dev: per fold, LFs and the label model see only the training
     folds, held-out dev tickets are removed from the pool, and each recipe's head is scored
-    (macro-F1) on the held-out fold. ``feats`` maps each feature set to its (pool, dev) matrices
-    (see ``feature_sets``). gold_test plays no part."""
+    (macro-F1) on the held-out fold. With ``select.holdout: unseen`` the ``seen`` rows (tickets an LF
+    proposer or gate saw, see :func:`seen_dev_mask`) are never held out: they stay in every training
+    fold, so no LF is scored on the tickets it was written or gated on. ``feats`` maps each feature
+    set to its (pool, dev) matrices (see ``feature_sets``). gold_test plays no part."""
     from sklearn.metrics import f1_score
 
     k = cfg.end_model.select.folds
     y = labeler.y_dev
-    folds = stratified_folds(y, k, cfg.seed)
+    if seen is None or cfg.end_model.select.holdout == "all":
+        seen = np.zeros(len(y), dtype=bool)
+    if (~seen).sum() < 2 * k:
+        raise ValueError(f"recipe selection needs at least {2 * k} gold_dev tickets that no LF proposer or gate has "
+                         f"seen, there are {int((~seen).sum())}; set end_model.select.holdout: all to score on all")
+    folds = holdout_folds(y, seen, k, cfg.seed)
     scores = {r["name"]: [] for r in recipes}
     for f in range(k):
         tr, va = folds != f, folds == f
@@ -439,7 +485,8 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
     table = [{"recipe": r["name"], "cv_macro_f1_mean": float(np.mean(scores[r["name"]])),
               "cv_macro_f1_std": float(np.std(scores[r["name"]])), "folds": scores[r["name"]]} for r in recipes]
     best = max(range(len(recipes)), key=lambda i: table[i]["cv_macro_f1_mean"])
-    return {"folds": k, "table": table, "chosen": recipes[best]}
+    return {"folds": k, "table": table, "chosen": recipes[best], "holdout": cfg.end_model.select.holdout,
+            "scored_tickets": int((~seen).sum()), "never_scored_seen_tickets": int(seen.sum())}
 
 
 def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
@@ -469,11 +516,12 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     labeler = WeakLabeler(cfg, ds, pool_emb, dev_emb, encoder)
     t = lap("fixed_lfs", t)
     extra: list[LFSpec] = []
-    refinement = None
+    refinement, gate_mask = None, None
     if cfg.refine.enabled:
         from tagger.refine import refine
 
         res = refine(cfg, ds, labeler, pool_emb, dev_emb, run_dir / "refine")
+        gate_mask = res.gate_mask
         extra = [s for s in res.best_lfs if s.status in cfg.lfs.statuses]
         refinement = {"best_round": res.best_round, "stop_reason": res.stop_reason, "rounds": res.rounds,
                       "split": res.split, "generated_lfs": len(res.all_lfs), "used_lfs": len(extra),
@@ -487,7 +535,8 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     feats = feature_sets(recipes, ds, pool_emb, dev_emb, lexical)
     selection = None
     if len(recipes) > 1:
-        selection = select_recipe(cfg, ds, labeler, feats, recipes, head_kw, extra)
+        seen = seen_dev_mask(cfg, ds, labeler.fixed + extra, gate_mask)
+        selection = select_recipe(cfg, ds, labeler, feats, recipes, head_kw, extra, seen)
         recipe = selection["chosen"]
         log.info("recipe chosen by %d-fold CV on gold_dev: %s", cfg.end_model.select.folds, recipe)
     else:
@@ -660,6 +709,9 @@ def write_summary(run_dir: Path, metrics: dict, results: dict) -> None:
     sel = metrics.get("selection")
     if sel:
         lines += ["", f"## Training recipe ({sel['folds']}-fold CV on gold_dev)", "",
+                  f"Scored on {sel.get('scored_tickets', '?')} gold_dev tickets; "
+                  f"{sel.get('never_scored_seen_tickets', 0)} tickets that LF proposers or the gate saw train in every "
+                  f"fold and are never scored (holdout: {sel.get('holdout', 'all')}).", "",
                   "| recipe | CV macro-F1 | std |", "|---|---|---|"]
         lines += [f"| {r['recipe']}{' (chosen)' if r['recipe'] == sel['chosen']['name'] else ''} | "
                   f"{r['cv_macro_f1_mean']:.4f} | {r['cv_macro_f1_std']:.4f} |" for r in sel["table"]]

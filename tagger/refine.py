@@ -19,6 +19,10 @@ log = logging.getLogger("tagger.refine")
 
 def make_proposer(cfg: RunConfig):
     r = cfg.refine
+    if r.backend == "openai" and r.openai.batch_dir:
+        from llm_rulegen.batch import BatchProposer
+
+        return BatchProposer(r.openai, r.openai.batch_dir, config_name=cfg.name)
     if r.backend == "openai":
         if not os.environ.get("OPENAI_API_KEY"):
             log.warning("refine.backend is 'openai' but OPENAI_API_KEY is not set: using the offline miner")
