@@ -1,4 +1,8 @@
-"""lf_refinement: run the LF rule-generation loop; new LFs land as `proposed` for analysts."""
+"""lf_refinement: run the LF rule-generation loop; new LFs land as `proposed` for analysts.
+
+With `refine_batch_dir` in the settings (batch, air-gapped LLM mode) a run imports the pending round's
+replies once they are in `BATCH_DIR/inbox/round-NN.jsonl`, runs the loop and exports the next round's
+requests; a run before the replies arrive does nothing."""
 from airflow.sdk import Param, dag, task
 
 from tagger.dag_common import DEFAULT_ARGS, LF_PROPOSALS, SETTINGS, START

@@ -30,6 +30,7 @@ class JobSettings(BaseModel):
     shard_size: int = Field(500, ge=1, le=10_000)
     review_threshold: float = Field(0.5, ge=0, le=1)
     precision: Literal["int8", "fp32"] = "int8"
+    refine_batch_dir: str | None = None  # batch (air-gapped) LLM mode of lf_refinement: requests out, replies in
     settings_path: str | None = None
 
 
@@ -43,6 +44,8 @@ def load_settings(path: str | Path) -> JobSettings:
         s.source.url = _resolve_url(base, s.source.url)
     if s.drop_folder:
         s.drop_folder = _resolve(base, s.drop_folder)
+    if s.refine_batch_dir:
+        s.refine_batch_dir = _resolve(base, s.refine_batch_dir)
     s.settings_path = str(path)
     for url in (s.workspace_url, s.target_url):
         if url.startswith("sqlite:///"):
@@ -82,11 +85,41 @@ def refine_lfs(settings: str) -> dict:
     from tagger.pipeline import run_refine
 
     s = load_settings(settings)
-    cfg = _run_config(s, **{"refine.enabled": True, "refine.mode": "review"})
+    overrides: dict = {"refine.enabled": True, "refine.mode": "review"}
+    report: dict = {}
+    if s.refine_batch_dir:
+        report = import_waiting_replies(s.refine_batch_dir)
+        if report.get("awaiting"):
+            return report  # the pending round's replies have not arrived: nothing to run yet
+        overrides.update({"refine.backend": "openai", "refine.openai.batch_dir": s.refine_batch_dir})
+    cfg = _run_config(s, **overrides)
     run_dir = run_refine(cfg, progress=False)
     proposed = [x for x in load_specs(run_dir / "refine" / "generated_lfs.yaml") if x.status == "proposed"]
     added = LFStore(s.lf_store).add(proposed)
-    return {"run_dir": str(run_dir), "proposed": len(proposed), "added_to_store": len(added), "store": s.lf_store}
+    if s.refine_batch_dir:
+        from llm_rulegen.batch import BatchFolder
+
+        pend = BatchFolder(s.refine_batch_dir).pending()
+        report["exported"] = None if pend is None else {"round": pend["round"], "requests_file": pend["requests_file"]}
+    return {**report, "run_dir": str(run_dir), "proposed": len(proposed), "added_to_store": len(added),
+            "store": s.lf_store}
+
+
+def import_waiting_replies(batch_dir: str) -> dict:
+    """Batch mode of lf_refinement: import the pending round's replies when they have arrived as
+    ``BATCH_DIR/inbox/round-NN.jsonl`` (a Batch API output file) or ``BATCH_DIR/inbox/round-NN/``
+    (reply texts); report ``awaiting`` when they have not."""
+    from llm_rulegen.batch import BatchFolder
+
+    folder = BatchFolder(batch_dir)
+    pend = folder.pending()
+    if pend is None:
+        return {"imported": None}
+    inbox = Path(batch_dir) / "inbox" / f"round-{pend['round']:02d}"
+    src = next((c for c in (inbox.with_suffix(".jsonl"), inbox) if c.exists()), None)
+    if src is None:
+        return {"awaiting": pend["round"], "requests_file": pend["requests_file"], "put_replies_at": f"{inbox}.jsonl"}
+    return {"imported": folder.import_replies(src)}
 
 
 def train(settings: str) -> dict:

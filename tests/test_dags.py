@@ -140,3 +140,31 @@ def test_killed_tagging_shard_is_retried_to_consistent_data(af):
     run_dag(env, "batch_tagging")  # the retry
     rows = q(db, f"SELECT ticket_id FROM ticket_tags WHERE model_version = '{champ}'")
     assert len(rows) == 360 and len(set(rows)) == 360
+
+
+def test_lf_refinement_in_batch_mode(af, tmp_path):
+    """Batch (air-gapped) mode: one run exports round 1's requests; a run before the replies arrive
+    does nothing; once a Batch API output file is in the inbox, the next run imports it, gates the
+    LFs into the store as proposed and exports round 2."""
+    from labeling_functions.store import LFStore
+    from tests.test_batch import _answer
+
+    env, work = af
+    settings = Path(env["TAGGER_AIRFLOW_SETTINGS"]).read_text().replace(f"{work}/ws", f"{tmp_path}/ws")
+    batch = tmp_path / "batch"
+    (tmp_path / "airflow.yaml").write_text(settings.replace("run_config: run.yaml", f"run_config: {work}/configs/run.yaml")
+                                           + f"refine_batch_dir: {batch}\n")
+    env = {**env, "TAGGER_AIRFLOW_SETTINGS": str(tmp_path / "airflow.yaml")}
+    run_dag(env, "ticket_ingest", "2026-03-01T00:00:00")
+    run_dag(env, "lf_refinement")
+    req = batch / "round-01" / "requests.jsonl"
+    assert req.exists() and json.loads((batch / "pending.json").read_text())["round"] == 1
+    assert LFStore(tmp_path / "ws" / "lfs").all() == []
+    run_dag(env, "lf_refinement")  # no replies yet: still awaiting round 1, nothing re-exported
+    assert json.loads((batch / "pending.json").read_text())["round"] == 1 and not (batch / "round-02").exists()
+    (batch / "inbox").mkdir()
+    _answer(req, batch / "inbox" / "round-01.jsonl")
+    run_dag(env, "lf_refinement")
+    lfs = LFStore(tmp_path / "ws" / "lfs").all()
+    assert lfs and {s.status for s in lfs} == {"proposed"} and {s.provenance["backend"] for s in lfs} == {"openai"}
+    assert json.loads((batch / "pending.json").read_text())["round"] == 2 and (batch / "round-02" / "requests.jsonl").exists()
