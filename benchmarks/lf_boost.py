@@ -8,7 +8,7 @@ variant (JSON; keys optional):
   alpha  LF-vote logit bonus in the self-training predictions and at prediction (0)
   weak   train on weak labels with at least this confidence (off: gold_dev only)
   dw     gold_dev weight (1)              rounds  self-training rounds (5)
-  text   1: only keyword/regex LFs vote in the bonus (default); 0: every LF of the round's set
+The bonus counts the keyword / regex LFs only: the ones a trained model can carry to new tickets.
 """
 import json
 import sys
@@ -24,20 +24,13 @@ from sklearn.metrics import f1_score  # noqa: E402
 
 from labeling_functions.label_model import covered  # noqa: E402
 from labeling_functions.spec import load_specs  # noqa: E402
+from labeling_functions.votes import tag_votes  # noqa: E402
 from models.encoder import Encoder  # noqa: E402
 from models.end_model import head_proba  # noqa: E402
 from tagger.config import load_config  # noqa: E402
-from tagger.pipeline import (WeakLabeler, fit_recipe_head, holdout_folds, lf_boosted, load_dataset,  # noqa: E402
+from models.end_model import lf_boosted  # noqa: E402
+from tagger.pipeline import (WeakLabeler, fit_recipe_head, holdout_folds, load_dataset,  # noqa: E402
                              recipe_training_set, seen_dev_mask)
-
-
-def tag_votes(L: np.ndarray, specs, tags, text_only: bool = True) -> np.ndarray:
-    """tickets x tags: 1 where an LF of the tag fired (only keyword / regex LFs with ``text_only``)."""
-    V = np.zeros((L.shape[0], len(tags)), dtype=np.float32)
-    for j, s in enumerate(specs):
-        if not text_only or s.kind in ("keyword", "regex"):
-            V[L[:, j] != -1, tags.index(s.tag)] = 1.0
-    return V
 
 
 def main(config: str, run_dir: str, variants: list[dict]) -> None:
@@ -61,8 +54,7 @@ def main(config: str, run_dir: str, variants: list[dict]) -> None:
         wl = labeler(tr, extra_specs=extra)
         held = ds.gold_dev["ticket_id"][va]
         for v in variants:
-            V = tag_votes(wl.L, wl.specs, ds.tags, bool(v.get("text", 1)))
-            Vd = tag_votes(wl.L_dev, wl.specs, ds.tags, bool(v.get("text", 1)))
+            V, Vd = tag_votes(wl.L, wl.specs, ds.tags), tag_votes(wl.L_dev, wl.specs, ds.tags)
             recipe = {"name": "x", "weak": "weak" in v, "dev_weight": float(v.get("dw", 1.0)),
                       "self_train": int(v.get("rounds", 5)), "self_train_min_confidence": 0.5,
                       "self_train_labels": "hard", "lf_boost": float(v.get("alpha", 0.0)),

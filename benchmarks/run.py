@@ -190,7 +190,6 @@ def _baseline_proba(m, texts, batch_size):
     import torch
 
     from models.encoder import mean_pool
-    from models.end_model import head_proba
 
     tok, enc = m._tm()
     out = []
@@ -200,7 +199,7 @@ def _baseline_proba(m, texts, batch_size):
                     return_tensors="pt")
             e = torch.nn.functional.normalize(mean_pool(enc(**b).last_hidden_state, b["attention_mask"]), dim=-1)
             out.append(e.numpy())
-    return head_proba(m.head_input(texts, np.concatenate(out)), m.W, m.b)
+    return m.proba(texts, np.concatenate(out))
 
 
 def torch_dynamic_int8(enc):

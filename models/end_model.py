@@ -39,6 +39,7 @@ class ModelInfo:
     run_name: str = ""
     format_version: int = 1
     features: str = "embedding"  # or "embedding+char": char n-gram LSA appended (models/lexical.py)
+    lf_boost: float = 0.0  # logit bonus of the tags whose carried text LFs (rules.yaml) fire on a ticket
 
 
 def soft_cross_entropy(logits, targets, weights=None):
@@ -81,6 +82,17 @@ def head_proba(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def lf_boosted(P: np.ndarray, votes: np.ndarray | None, alpha: float) -> np.ndarray:
+    """``softmax(log P + alpha * votes)``: the head's probabilities with each tag's LF votes (``votes``:
+    tickets x tags, 1 where a text LF of the tag fired) added as a logit bonus; ``alpha = 0`` is ``P``."""
+    if not alpha or votes is None:
+        return P
+    Z = np.log(np.clip(P, 1e-12, None)) + alpha * votes
+    Z -= Z.max(axis=1, keepdims=True)
+    E = np.exp(Z)
+    return (E / E.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _classifier(encoder, k: int, W: np.ndarray | None, b: np.ndarray | None):
@@ -158,7 +170,7 @@ class TaggerModel:
     """A trained tagger: encoder + linear head + tag list. ``predict_proba(texts)``; ``save``/``load``."""
 
     def __init__(self, info: ModelInfo, W: np.ndarray, b: np.ndarray, encoder_dir: Path | None = None,
-                 tok=None, encoder=None, precision: str = "fp32", lexical=None):
+                 tok=None, encoder=None, precision: str = "fp32", lexical=None, rules=()):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         from models.lexical import FEATURE_SETS
@@ -167,7 +179,9 @@ class TaggerModel:
             raise ValueError(f"unknown head features {info.features!r} (one of {FEATURE_SETS})")
         if (info.features == "embedding+char") != (lexical is not None):
             raise ValueError(f"features={info.features!r} needs {'a' if lexical is None else 'no'} lexical block")
-        self.info, self.W, self.b, self.lexical = info, W, b, lexical
+        if info.lf_boost and not rules:
+            raise ValueError("lf_boost needs the text LFs (rules) the model applies to new tickets")
+        self.info, self.W, self.b, self.lexical, self.rules = info, W, b, lexical, list(rules)
         self.encoder_dir = encoder_dir
         self.precision = precision
         self._tok, self._enc = tok, encoder
@@ -202,8 +216,18 @@ class TaggerModel:
 
         return head_features(emb, None if self.lexical is None else self.lexical.transform(texts))
 
+    def proba(self, texts: Sequence[str], emb: np.ndarray) -> np.ndarray:
+        """Tag probabilities of ``texts`` given their embeddings: the head, plus the LF-vote bonus when
+        the model carries text LFs (``info.lf_boost``)."""
+        P = head_proba(self.head_input(texts, emb), self.W, self.b)
+        if not self.info.lf_boost:
+            return P
+        from labeling_functions.votes import text_votes
+
+        return lf_boosted(P, text_votes(texts, self.rules, self.tags), self.info.lf_boost)
+
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        return head_proba(self.head_input(texts, self.embed(texts, batch_size, progress)), self.W, self.b)
+        return self.proba(texts, self.embed(texts, batch_size, progress))
 
     def save(self, out: str | Path) -> Path:
         from safetensors.numpy import save_file
@@ -223,6 +247,10 @@ class TaggerModel:
                    "bias": np.ascontiguousarray(self.b, dtype=np.float32)}, str(out / "head.safetensors"))
         if self.lexical is not None:
             self.lexical.save(out / "lexical")
+        if self.rules:
+            from labeling_functions.spec import dump_specs
+
+            dump_specs(self.rules, out / "rules.yaml")
         self.info.created_at = self.info.created_at or time.strftime("%Y-%m-%dT%H:%M:%S")
         (out / "model_config.json").write_text(json.dumps(asdict(self.info), indent=2))
         return out
@@ -245,17 +273,22 @@ class TaggerModel:
             from models.lexical import CharLSA
 
             lexical = CharLSA.load(path / "lexical")
+        rules = []
+        if (path / "rules.yaml").exists():
+            from labeling_functions.spec import load_specs
+
+            rules = load_specs(path / "rules.yaml")
         return cls(info, head["weight"], head["bias"], encoder_dir=path / "encoder", precision=precision,
-                   lexical=lexical)
+                   lexical=lexical, rules=rules)
 
 
-def frozen_model(info: ModelInfo, W: np.ndarray, b: np.ndarray, lexical=None) -> TaggerModel:
-    """A frozen-mode model: the packaged MiniLM encoder plus the head (copied on save), and the
-    lexical block when the head was trained on ``embedding+char`` features."""
-    return TaggerModel(info, W, b, encoder_dir=package_model_path(), lexical=lexical)
+def frozen_model(info: ModelInfo, W: np.ndarray, b: np.ndarray, lexical=None, rules=()) -> TaggerModel:
+    """A frozen-mode model: the packaged MiniLM encoder plus the head (copied on save), the lexical
+    block when the head was trained on ``embedding+char`` features, and the text LFs of an LF-vote bonus."""
+    return TaggerModel(info, W, b, encoder_dir=package_model_path(), lexical=lexical, rules=rules)
 
 
-def finetuned_model(info: ModelInfo, tok, classifier) -> TaggerModel:
+def finetuned_model(info: ModelInfo, tok, classifier, rules=()) -> TaggerModel:
     W = classifier.head.weight.detach().numpy().copy()
     b = classifier.head.bias.detach().numpy().copy()
-    return TaggerModel(info, W, b, tok=tok, encoder=classifier.encoder)
+    return TaggerModel(info, W, b, tok=tok, encoder=classifier.encoder, rules=rules)

@@ -122,6 +122,9 @@ class SelectConfig(_Strict):
     self_train_rounds: int = Field(5, ge=1, le=10)
     self_train_min_confidence: float = Field(0.5, ge=0, le=1)
     self_train_labels: Literal["hard", "soft"] = Field("hard", description="pseudo-labels: one-hot argmax or the head's probabilities")
+    lf_boosts: list[float] = Field([0.0], description="also try each self-training recipe with these LF-vote logit "
+                                   "bonuses: the keyword/regex LFs of a tag that fire on a ticket add this much to the "
+                                   "tag's logit, in the pseudo-labels and at prediction (the model carries the LFs)")
     self_train_min_unlabeled: float = Field(0.05, ge=0, le=1, description="skip self-training variants of weak recipes "
                                             "when less than this share of the pool has no weak label")
     features: list[Literal["embedding", "embedding+char"]] = Field(

@@ -33,8 +33,10 @@ from labeling_functions.builders import exemplar_lfs, neighbor_lfs, operator_lfs
 from labeling_functions.label_model import (SourceLabelModel, collapse_families, covered, estimate_prior,
                                             family_dev_precision, majority_vote_proba)
 from labeling_functions.spec import LFSpec, check_unique, dump_specs, load_specs
+from labeling_functions.votes import tag_votes, text_lfs
 from models.encoder import Encoder
-from models.end_model import ModelInfo, finetune, finetuned_model, frozen_model, head_proba, train_head
+from models.end_model import (ModelInfo, finetune, finetuned_model, frozen_model, head_proba, lf_boosted,
+                              train_head)
 from models.evaluate import per_tag_frame, plot_results, score, summary_table
 from tagger.config import RunConfig
 
@@ -272,11 +274,12 @@ def training_set(pool: pd.DataFrame, proba: np.ndarray, mask: np.ndarray, gold_d
     return keep, texts, Y, w
 
 
-def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0) -> list[dict]:
+def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0, has_text_lfs: bool = False) -> list[dict]:
     """Training recipes: weak labels plus gold_dev at each weight and minimum confidence (each also
     with confident-learning pruning when ``select.prune_noisy``), gold_dev alone, and self-training
     variants (for weak recipes only when at least
-    ``select.self_train_min_unlabeled`` of the pool has no weak label to pseudo-label); each on every
+    ``select.self_train_min_unlabeled`` of the pool has no weak label to pseudo-label), and with
+    ``has_text_lfs`` each self-training recipe again per LF-vote bonus in ``select.lf_boosts``; each on every
     head feature set in ``select.features`` (``embedding+char`` only in frozen mode)."""
     sel, em = cfg.end_model.select, cfg.end_model
     if not sel.enabled:
@@ -295,8 +298,12 @@ def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0) -> list[dict
     if sel.self_train:
         st = {"self_train": sel.self_train_rounds, "self_train_min_confidence": sel.self_train_min_confidence,
               "self_train_labels": sel.self_train_labels}
-        out += [{**r, **st, "name": r["name"] + "+self_train"} for r in list(out)
-                if not r["weak"] or unlabeled_share >= sel.self_train_min_unlabeled]
+        st_recipes = [{**r, **st, "name": r["name"] + "+self_train"} for r in list(out)
+                      if not r["weak"] or unlabeled_share >= sel.self_train_min_unlabeled]
+        out += st_recipes
+        if has_text_lfs:
+            out += [{**r, "lf_boost": float(a), "name": r["name"] + f"+boost{a:g}"}
+                    for a in sel.lf_boosts if a > 0 for r in st_recipes]
     feats = [f for f in dict.fromkeys(sel.features) if em.mode == "frozen" or f == "embedding"]
     return [{**r, "features": f, "name": r["name"] + ("+char" if f == "embedding+char" else "")}
             for f in feats for r in out]
@@ -321,17 +328,6 @@ def feature_sets(recipes: list[dict], ds: Dataset, pool_emb: np.ndarray, dev_emb
         out["embedding+char"] = (head_features(pool_emb, lexical.transform(ds.pool["text"])),
                                  head_features(dev_emb, lexical.transform(ds.gold_dev["text"])))
     return out
-
-
-def lf_boosted(P: np.ndarray, votes: np.ndarray | None, alpha: float) -> np.ndarray:
-    """``softmax(log P + alpha * votes)``: the head's probabilities with each tag's LF votes (``votes``:
-    tickets x tags, 1 where a text LF of the tag fired) added as a logit bonus; ``alpha = 0`` is ``P``."""
-    if not alpha or votes is None:
-        return P
-    Z = np.log(np.clip(P, 1e-12, None)) + alpha * votes
-    Z -= Z.max(axis=1, keepdims=True)
-    E = np.exp(Z)
-    return (E / E.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, unlabeled: np.ndarray,
@@ -464,6 +460,7 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
         tr, va = folds != f, folds == f
         wl = labeler(tr, extra_specs=extra)
         mask = covered(wl.L)
+        votes, dev_votes = tag_votes(wl.L, wl.specs, ds.tags), tag_votes(wl.L_dev, wl.specs, ds.tags)
         dev_tr = ds.gold_dev[tr]
         held_out = ds.gold_dev["ticket_id"][va]
         flags: dict[str, np.ndarray] = {}  # per feature set, computed once per fold
@@ -478,8 +475,8 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
                                                 exclude_ids=held_out, flagged=flags.get(fs))
             X = np.vstack([pool_X[keep], dev_X[tr]]) if r["dev_weight"] > 0 else pool_X[keep]
             unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
-            W, b, _ = fit_recipe_head(r, X, Y, w, pool_X[unl], head_kw)
-            pred = head_proba(dev_X[va], W, b).argmax(1)
+            W, b, _ = fit_recipe_head(r, X, Y, w, pool_X[unl], head_kw, votes[unl])
+            pred = lf_boosted(head_proba(dev_X[va], W, b), dev_votes[va], r.get("lf_boost", 0.0)).argmax(1)
             scores[r["name"]].append(float(f1_score(y[va], pred, average="macro",
                                                     labels=np.unique(y[va]), zero_division=0)))
     table = [{"recipe": r["name"], "cv_macro_f1_mean": float(np.mean(scores[r["name"]])),
@@ -529,7 +526,8 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
         t = lap("refine", t)
     head_kw = {"l2": em.head.l2, "max_iter": em.head.max_iter, "seed": cfg.seed}
     wl = labeler(np.ones(len(ds.gold_dev), dtype=bool), extra_specs=extra)
-    recipes = candidate_recipes(cfg, unlabeled_share=float(1 - covered(wl.L).mean()))
+    recipes = candidate_recipes(cfg, unlabeled_share=float(1 - covered(wl.L).mean()),
+                                has_text_lfs=bool(text_lfs(wl.specs)))
     # the lexical block is fitted on pool text only (no labels), so every CV fold may share it
     lexical = fit_lexical(cfg, ds.pool["text"]) if any(r["features"] == "embedding+char" for r in recipes) else None
     feats = feature_sets(recipes, ds, pool_emb, dev_emb, lexical)
@@ -577,24 +575,27 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
                   "label": [ds.tags[i] for i in Y.argmax(1)], "confidence": Y.max(1), "weight": w}) \
         .to_parquet(run_dir / "train_labels.parquet", index=False)
     unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
-    W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_X[unl], head_kw)
+    boost = recipe.get("lf_boost", 0.0)
+    W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_X[unl], head_kw, tag_votes(L, specs, ds.tags)[unl])
     if flagged is not None:
         write_label_issues(run_dir / "label_issues.csv", ds, proba, flagged, head_proba(pool_X[flagged], W, b))
     if pseudo.any():  # the fine-tune sees the same pseudo-labelled tickets as the head
-        P_unl = pseudo_labels(head_proba(pool_X[unl][pseudo], W, b), recipe)
+        P_unl = pseudo_labels(lf_boosted(head_proba(pool_X[unl][pseudo], W, b),
+                                         tag_votes(L, specs, ds.tags)[unl][pseudo], boost), recipe)
         texts += ds.pool["text"].to_numpy()[unl][pseudo].tolist()
         Y, w = np.vstack([Y, P_unl]), np.concatenate([w, np.ones(len(P_unl), dtype=np.float32)])
     info = ModelInfo(tags=ds.tags, mode=em.mode, max_length=em.max_length, mask_pii=cfg.ingest.mask_pii,
                      speakers=list(cfg.ingest.speakers), max_chars=cfg.ingest.max_chars, run_name=run_dir.name,
-                     features=recipe["features"])
+                     features=recipe["features"], lf_boost=boost)
+    rules = text_lfs(specs) if boost else []  # the LFs the model applies to new tickets
     if em.mode == "finetune":
         ft = em.finetune
         tok, clf = finetune(texts, Y, w, W, b, max_length=em.max_length, epochs=ft.epochs, lr=ft.lr,
                             batch_size=ft.batch_size, warmup_ratio=ft.warmup_ratio, weight_decay=ft.weight_decay,
                             seed=cfg.seed, progress=progress)
-        model = finetuned_model(info, tok, clf)
+        model = finetuned_model(info, tok, clf, rules)
     else:
-        model = frozen_model(info, W, b, lexical if recipe["features"] == "embedding+char" else None)
+        model = frozen_model(info, W, b, lexical if recipe["features"] == "embedding+char" else None, rules)
     t = lap("end_model", t)
 
     # ---- baselines, trained the same way (frozen encoder + linear head) ----
@@ -619,7 +620,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     results = {}
     test_emb = encoder(test_texts)
     P_test = model.predict_proba(test_texts, batch_size=em.batch_size, progress=progress) \
-        if em.mode == "finetune" else head_proba(model.head_input(test_texts, test_emb), W, b)
+        if em.mode == "finetune" else model.proba(test_texts, test_emb)
     results["model"] = score(ds.gold_test["tag"], [ds.tags[i] for i in P_test.argmax(1)], ds.tags, fees)
     for name, (Wb, bb) in baselines.items():
         pred = head_proba(test_emb, Wb, bb).argmax(1)

@@ -88,6 +88,30 @@ def test_char_lsa_block_saves_as_arrays_and_reloads_exactly(tmp_path, encoder):
         CharLSA().transform(TEXTS)
 
 
+def test_lf_boost_model_carries_its_text_lfs(tmp_path, encoder):
+    """A model trained with an LF-vote bonus saves its keyword/regex LFs and applies them to new tickets:
+    the tag whose LF fires gains ``lf_boost`` in its logit, exactly as in training and selection."""
+    from labeling_functions.spec import LFSpec
+    from models.end_model import lf_boosted
+
+    X = encoder(TEXTS)
+    W, b = train_head(X, np.eye(3, dtype=np.float32)[LABELS])
+    rules = [LFSpec(id="llm:x:kw", tag=TAGS[2], kind="keyword", params={"any": ["zebra"]}, status="active"),
+             LFSpec(id="llm:y:re", tag=TAGS[1], kind="regex", params={"pattern": r"\bgiraffe\b"}, status="active")]
+    info = ModelInfo(tags=TAGS, mode="frozen", max_length=64, lf_boost=3.0)
+    out = frozen_model(info, W, b, rules=rules).save(tmp_path / "model")
+    assert (out / "rules.yaml").exists()
+    m = TaggerModel.load(out)
+    texts = [TEXTS[0], TEXTS[0] + " zebra", TEXTS[0] + " giraffe"]
+    P, E = m.predict_proba(texts), encoder(texts)
+    V = np.array([[0, 0, 0], [0, 0, 1], [0, 1, 0]], dtype=np.float32)
+    np.testing.assert_allclose(P, lf_boosted(head_proba(E, W, b), V, 3.0), atol=1e-5)
+    assert P[1, 2] > head_proba(E[1:2], W, b)[0, 2] and P[2, 1] > head_proba(E[2:3], W, b)[0, 1]
+    np.testing.assert_allclose(P[0], head_proba(E[:1], W, b)[0], atol=1e-5)  # no LF fired: the head alone
+    with pytest.raises(ValueError, match="lf_boost needs"):
+        frozen_model(info, W, b)
+
+
 def test_int8_linear_is_close_and_independent_of_batch_mates():
     import torch
 
