@@ -41,6 +41,7 @@ class RoundContext:
     errors: dict[str, TagErrors]       # tags that need work, worst first
     max_new_per_tag: int = 2
     rejected_ids: set = field(default_factory=set)  # LF ids the gate already rejected in earlier rounds
+    rejected: list[dict] = field(default_factory=list)  # those rejections: id, tag, definition, reason, detail
     pool_emb: np.ndarray | None = None  # encoder embeddings of ``pool`` rows (for exemplar mining; never sent out)
     dev_emb: np.ndarray | None = None   # encoder embeddings of ``dev_gate`` rows
 

@@ -114,6 +114,7 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
         ctx = build_context(r + 1, ds, dev_gate, gate_mask, pred_dev, wl, descriptions, loop_cfg)
         ctx.pool_emb, ctx.dev_emb = pool_emb, dev_emb[gate_mask]
         ctx.rejected_ids = {x["id"] for x in rejected}
+        ctx.rejected = list(rejected)
         if not ctx.errors:
             stop_reason = "no errors left on the gating half"
             break
@@ -157,8 +158,11 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
         kept = [s for s in generated if s.id not in retire_ids]
         gone = [s.model_copy(update={"status": "retired", "provenance": {**s.provenance, "retired_round": r + 1}})
                 for s in generated if s.id in retire_ids]
-        for rj in res.rejected:
-            rejected.append({"round": r + 1, **rj})
+        by_id = {a.get("id"): a for a in adds}
+        for rj in res.rejected:  # with the tag and definition, so the next prompt can show what failed
+            a = by_id.get(rj["id"], {})
+            rejected.append({"round": r + 1, **rj, "tag": a.get("tag"),
+                             "definition": json.dumps({"kind": a.get("kind"), "params": a.get("params")})[:200]})
         generated = kept + res.accepted
         retired += gone
         rec.update({"added": [s.id for s in res.accepted], "retired": [s.id for s in gone],

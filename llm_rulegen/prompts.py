@@ -29,6 +29,7 @@ def _lines(rows, fmt, empty="(none)") -> str:
 
 
 MAX_FIRED = 4
+MAX_REJECTED = 4  # the tag's latest gate rejections shown in a revision prompt
 
 
 def describe_lf(spec) -> str:
@@ -91,7 +92,17 @@ def tag_block(ctx: RoundContext, tag: str, n_examples: int, n_errors: int) -> st
         examples=_lines(e.examples.head(n_examples).itertuples(), lambda r: f"- [{r.ticket_id}] {_clip(r.text)}"),
         false_negatives=_lines(e.false_negatives.head(n_errors).itertuples(), lambda r: _fn_line(r, by_id, tag)),
         false_positives=_lines(e.false_positives.head(n_errors).itertuples(), lambda r: _fp_line(r, by_id, tag)),
-        current_lfs=_lines(cur, lf_line))
+        current_lfs=_lines(cur, lf_line),
+        rejected=_rejected_lines([x for x in ctx.rejected if x.get("tag") == tag][-MAX_REJECTED:]))
+
+
+def _rejected_lines(rows: list[dict]) -> str:
+    """The tag's latest gate rejections, so a revision does not repeat them (empty when there are none)."""
+    if not rows:
+        return ""
+    return ("Your earlier proposals for this tag that the gate rejected (measured on the expert set and the pool):\n"
+            + "".join(mask_pii(f"- {x['id']} {x.get('definition', '')}: {x['reason']} ({x.get('detail', '')})") + "\n"
+                      for x in rows))
 
 
 def build_messages(ctx: RoundContext, tags: list[str], n_examples: int, n_errors: int) -> list[dict]:

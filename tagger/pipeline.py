@@ -241,10 +241,12 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Fold id per row, stratified by label."""
     rng = np.random.default_rng(seed)
     fold = np.zeros(len(labels), dtype=np.int64)
+    start = 0  # each tag continues where the last one stopped, so tags with fewer than k rows fill every fold
     for lab in np.unique(labels):
         idx = np.flatnonzero(labels == lab)
         rng.shuffle(idx)
-        fold[idx] = np.arange(len(idx)) % k
+        fold[idx] = (start + np.arange(len(idx))) % k
+        start = (start + len(idx)) % k
     return fold
 
 
