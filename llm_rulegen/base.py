@@ -42,8 +42,19 @@ class RoundContext:
     max_new_per_tag: int = 2
     rejected_ids: set = field(default_factory=set)  # LF ids the gate already rejected in earlier rounds
     rejected: list[dict] = field(default_factory=list)  # those rejections: id, tag, definition, reason, detail
+    budget: dict = field(default_factory=dict)  # what the run may still spend: tokens, cost_usd (absent = no cap)
     pool_emb: np.ndarray | None = None  # encoder embeddings of ``pool`` rows (for exemplar mining; never sent out)
     dev_emb: np.ndarray | None = None   # encoder embeddings of ``dev_gate`` rows
+
+
+    def budget_left(self, spent: dict) -> str | None:
+        """None while ``spent`` (this round's usage so far) fits the budget, else what ran out."""
+        tok = int(spent.get("prompt_tokens", 0)) + int(spent.get("completion_tokens", 0))
+        if "tokens" in self.budget and tok >= self.budget["tokens"]:
+            return f"token budget: {tok} of {self.budget['tokens']} left for this round spent"
+        if "cost_usd" in self.budget and spent.get("cost_usd", 0.0) >= self.budget["cost_usd"]:
+            return f"money budget: ${spent.get('cost_usd', 0.0):.4f} of ${self.budget['cost_usd']:.4f} left spent"
+        return None
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from data.atomic import atomic_write_text
 from llm_rulegen.base import Proposal, RoundContext
-from llm_rulegen.openai_backend import OpenAIProposer, add_reply, empty_usage
+from llm_rulegen.openai_backend import OpenAIProposer, add_reply, empty_usage, estimate_tokens
 
 URL = "/v1/chat/completions"
 
@@ -54,11 +54,6 @@ def _round_of(cid: str) -> int | None:
         return int(cid.split("-", 1)[0][1:]) if cid.startswith("r") else None
     except ValueError:
         return None
-
-
-def estimate_tokens(text: str) -> int:
-    """A local token estimate (about 4 characters per token) for replies that carry no usage."""
-    return max(1, (len(text) + 3) // 4)
 
 
 class BatchFolder:

@@ -115,6 +115,7 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
         ctx.pool_emb, ctx.dev_emb = pool_emb, dev_emb[gate_mask]
         ctx.rejected_ids = {x["id"] for x in rejected}
         ctx.rejected = list(rejected)
+        ctx.budget = {"tokens": loop_cfg.max_tokens - tokens, "cost_usd": loop_cfg.max_cost_usd - cost}
         if not ctx.errors:
             stop_reason = "no errors left on the gating half"
             break

@@ -19,10 +19,12 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import time
 from pathlib import Path
 
+from data.atomic import atomic_write_text
 from llm_rulegen.base import Proposal, RoundContext
 from llm_rulegen.prompts import VERSION, build_messages
 
@@ -80,6 +82,7 @@ class OpenAIProposer:
         self.cache_dir = Path(cache_dir) if cache_dir and settings.cache else None
         self.structured = settings.structured_output
         self.sleep = sleep
+        self.rng = random.Random(0)  # retry jitter
 
     # -- one request --------------------------------------------------------------------
     def _key(self, payload: dict) -> str:
@@ -101,8 +104,32 @@ class OpenAIProposer:
                 "name": "lf_proposals", "schema": PROPOSAL_SCHEMA, "strict": False}}
         return kw
 
+    def _cached(self, cache_file: Path | None, events: list[dict]) -> str | None:
+        """A cached reply that still validates; an unreadable or invalid entry is a miss (and recorded)."""
+        if not cache_file or not cache_file.exists():
+            return None
+        try:
+            content = json.loads(cache_file.read_text(encoding="utf-8"))["content"]
+            parse_reply(content)
+            return content
+        except (OSError, ValueError, KeyError, TypeError):
+            events.append({"event": "cache_unreadable", "file": cache_file.name})
+            return None
+
+    def _wait(self, attempt: int, error) -> float:
+        """Exponential backoff with jitter, never shorter than the server's ``Retry-After``."""
+        wait = self.s.backoff_s * (2 ** attempt)
+        resp = getattr(error, "response", None)
+        ra = resp.headers.get("retry-after") if resp is not None else None
+        try:
+            wait = max(wait, float(ra)) if ra is not None else wait
+        except ValueError:
+            pass
+        return round(wait * (1 + 0.25 * self.rng.random()), 3)
+
     def request(self, messages: list[dict]) -> tuple[str | None, dict, list[dict]]:
-        """(reply text or None, usage, events) for one chat request, with retries and the cache."""
+        """(reply text or None, usage, events) for one chat request, with retries and the cache.
+        Never raises for a failed request: every failure is an event, with the usage already spent."""
         import openai
 
         events: list[dict] = []
@@ -110,15 +137,18 @@ class OpenAIProposer:
         payload = {"model": self.model, "messages": messages, "temperature": self.s.temperature,
                    "max_tokens": self.s.max_output_tokens, "prompt_version": VERSION}
         cache_file = self.cache_dir / f"{self._key(payload)}.json" if self.cache_dir else None
-        if cache_file and cache_file.exists():
+        cached = self._cached(cache_file, events)
+        if cached is not None:
             usage["cache_hits"] = 1
-            return json.loads(cache_file.read_text())["content"], usage, [{"event": "cache_hit"}]
+            return cached, usage, events + [{"event": "cache_hit"}]
+        prompt_est = sum(estimate_tokens(m["content"]) for m in messages)
         attempt = 0
         while True:
             kw = self.body(messages)
             usage["requests"] += 1
             try:
                 resp = self.client.chat.completions.create(**kw)
+                content = resp.choices[0].message.content if resp.choices else None
             except openai.BadRequestError as e:
                 if self.structured:
                     events.append({"event": "structured_output_unsupported", "detail": str(e)[:200]})
@@ -133,7 +163,7 @@ class OpenAIProposer:
                 if attempt >= self.s.max_retries:
                     events.append({"event": "gave_up", "error": kind, "status": status, "attempts": attempt + 1})
                     return None, usage, events
-                wait = self.s.backoff_s * (2 ** attempt)
+                wait = self._wait(attempt, e)
                 events.append({"event": "retry", "error": kind, "status": status, "wait_s": wait})
                 self.sleep(wait)
                 attempt += 1
@@ -141,13 +171,22 @@ class OpenAIProposer:
             except openai.APIStatusError as e:
                 events.append({"event": "http_error", "status": e.status_code, "detail": str(e)[:200]})
                 return None, usage, events
+            except Exception as e:  # a 200 carrying HTML, cut-off JSON, a choice without message...
+                # the server may have billed the prompt: count it with the local estimate
+                usage["prompt_tokens"] += prompt_est
+                usage["cost_usd"] += self._cost({"prompt_tokens": prompt_est, "completion_tokens": 0})
+                events.append({"event": "bad_response", "error": type(e).__name__, "detail": str(e)[:200]})
+                events.append({"event": "usage_estimated", "prompt_tokens": prompt_est, "completion_tokens": 0})
+                return None, usage, events
             break
         u = getattr(resp, "usage", None)
-        pt, ct = (getattr(u, "prompt_tokens", 0) or 0, getattr(u, "completion_tokens", 0) or 0) if u else (0, 0)
+        pt, ct = (getattr(u, "prompt_tokens", None), getattr(u, "completion_tokens", None)) if u else (None, None)
+        if not (isinstance(pt, int) and isinstance(ct, int) and pt >= 0 and ct >= 0):
+            pt, ct = prompt_est, estimate_tokens(content or "")
+            events.append({"event": "usage_estimated", "prompt_tokens": pt, "completion_tokens": ct})
         usage["prompt_tokens"] += pt
         usage["completion_tokens"] += ct
         usage["cost_usd"] += self._cost({"prompt_tokens": pt, "completion_tokens": ct})
-        content = resp.choices[0].message.content if resp.choices else None
         if content is None:
             events.append({"event": "empty_reply"})
             return None, usage, events
@@ -155,8 +194,11 @@ class OpenAIProposer:
             events.append({"event": "oversized_reply", "chars": len(content)})
             return None, usage, events
         if cache_file:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            cache_file.write_text(json.dumps({"content": content, "model": self.model}))
+            try:
+                parse_reply(content)  # only a reply that validates is cached
+            except ReplyError:
+                return content, usage, events
+            atomic_write_text(cache_file, json.dumps({"content": content, "model": self.model}))
         return content, usage, events
 
     # -- one round ----------------------------------------------------------------------
@@ -167,11 +209,23 @@ class OpenAIProposer:
                 for i in range(0, len(tags), n)]
 
     def propose(self, ctx: RoundContext) -> Proposal:
+        """One round: a request per ``tags_per_request`` tags, each sent only while the run's token and
+        money budget (``ctx.budget``) has room left."""
         prop = Proposal(items=[], usage=empty_usage())
-        for batch, msgs in self.round_requests(ctx):
+        reqs = self.round_requests(ctx)
+        for i, (batch, msgs) in enumerate(reqs):
+            left = ctx.budget_left(prop.usage)
+            if left is not None:
+                prop.events.append({"event": "budget_exhausted", "detail": left, "skipped_requests": len(reqs) - i})
+                break
             content, usage, ev = self.request(msgs)
             add_reply(prop, batch, content, usage, ev)
         return prop
+
+
+def estimate_tokens(text: str) -> int:
+    """A local token estimate (about 4 characters per token) for replies that carry no usable usage."""
+    return max(1, (len(text) + 3) // 4)
 
 
 def empty_usage() -> dict:

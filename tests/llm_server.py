@@ -29,7 +29,8 @@ def tag_keyword_lfs(body: dict) -> list[dict]:
 
 
 class Script:
-    """A queue of steps; each step is ("json", obj) | ("status", code, body) | ("sleep", s, obj)
+    """A queue of steps; each step is ("json", obj) | ("status", code, body[, headers]) | ("sleep", s, obj)
+    | ("raw", code, content_type, text)
     | ("reject_schema",) (400 when response_format is present, then the next step). The last
     step repeats when the queue runs out, unless ``default`` (a function of the request) is given."""
 
@@ -64,8 +65,11 @@ class _Handler(BaseHTTPRequestHandler):
         kind = step[0]
         if kind == "json":
             return self._send(200, step[1])
-        if kind == "status":
-            return self._send(step[1], step[2] if len(step) > 2 else {"error": {"message": f"status {step[1]}"}})
+        if kind == "status":  # ("status", code[, body[, headers]])
+            return self._send(step[1], step[2] if len(step) > 2 else {"error": {"message": f"status {step[1]}"}},
+                              step[3] if len(step) > 3 else None)
+        if kind == "raw":  # ("raw", code, content type, text): HTML, cut-off JSON...
+            return self._send(step[1], step[3], content_type=step[2])
         if kind == "sleep":
             time.sleep(step[1])
             return self._send(200, step[2])
@@ -74,11 +78,13 @@ class _Handler(BaseHTTPRequestHandler):
                                               "type": "invalid_request_error"}})
         raise AssertionError(step)
 
-    def _send(self, code, obj):
-        data = json.dumps(obj).encode()
+    def _send(self, code, obj, headers=None, content_type="application/json"):
+        data = obj.encode() if isinstance(obj, str) else json.dumps(obj).encode()
         try:
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

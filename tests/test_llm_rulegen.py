@@ -199,3 +199,71 @@ def test_refine_cli_loop_over_http_survives_failures_and_masks_pii(tmp_path):
     assert len(script.requests) >= 10
     leaked = [p for p in pii if p in sent]
     assert leaked == []
+
+
+def _proposer(srv, tmp_path, sleeps=None, **kw):
+    sl = sleeps.append if sleeps is not None else (lambda s: None)
+    return OpenAIProposer(settings(base_url=srv.base_url, **kw), cache_dir=tmp_path, sleep=sl)
+
+
+def test_retry_after_is_honoured_with_jitter(ctx, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    script = Script([("status", 429, {"error": {"message": "slow down"}}, {"Retry-After": "7"}),
+                     ("json", completion(json.dumps(GOOD)))])
+    sleeps: list[float] = []
+    with LLMServer(script) as srv:
+        prop = _proposer(srv, tmp_path, sleeps, backoff_s=0.01).propose(ctx)
+    assert prop.items == GOOD["lfs"]
+    assert len(sleeps) == 1 and 7.0 <= sleeps[0] <= 7.0 * 1.25  # the server's wait, not 0.01 s
+
+
+@pytest.mark.parametrize("step", [("raw", 200, "text/html", "<html><body>gateway</body></html>"),
+                                  ("raw", 200, "application/json", '{"id": "x", "choices": [{"ind'),
+                                  ("json", {"id": "x", "object": "chat.completion", "choices": [{"index": 0}]})])
+def test_a_broken_200_reply_is_an_event_with_its_spend_counted(ctx, monkeypatch, tmp_path, step):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with LLMServer(Script([step])) as srv:
+        prop = _proposer(srv, tmp_path).propose(ctx)  # never raises
+    events = {e["event"] for e in prop.events}
+    assert prop.items == [] and ({"bad_response", "empty_reply"} & events)
+    assert prop.usage["prompt_tokens"] > 0  # the prompt the server may have billed is counted (estimated)
+
+
+def test_bad_usage_is_estimated_so_the_budget_stays_effective(ctx, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    body = completion(json.dumps(GOOD))
+    body["usage"] = {"prompt_tokens": -5_000_000_000, "completion_tokens": -1}
+    with LLMServer(Script([("json", body)])) as srv:
+        prop = _proposer(srv, tmp_path).propose(ctx)
+    assert prop.usage["prompt_tokens"] > 100 and prop.usage["cost_usd"] > 0
+    assert any(e["event"] == "usage_estimated" for e in prop.events)
+
+
+def test_malformed_replies_are_never_cached_and_a_broken_cache_is_a_miss(ctx, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    script = Script([("json", completion("sorry, no JSON today"))], default=lambda b: json.dumps(GOOD))
+    with LLMServer(script) as srv:
+        first = _proposer(srv, tmp_path).propose(ctx)
+        assert first.items == [] and not list(tmp_path.glob("*.json"))  # the malformed reply was not cached
+        second = _proposer(srv, tmp_path).propose(ctx)
+        assert second.items == GOOD["lfs"] and len(script.requests) == 2
+        cached = list(tmp_path.glob("*.json"))
+        assert len(cached) == 1
+        cached[0].write_text(cached[0].read_text()[:25])  # a truncated cache file
+        third = _proposer(srv, tmp_path).propose(ctx)
+    assert third.items == GOOD["lfs"] and len(script.requests) == 3
+    assert any(e["event"] == "cache_unreadable" for e in third.events)
+
+
+def test_budget_is_checked_before_each_request(ctx, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    script = Script([], default=lambda b: json.dumps(GOOD))
+    ctx.budget = {"tokens": 10_000, "cost_usd": 5.0}
+    with LLMServer(script) as srv:
+        # one tag per request; each reply reports 100 + 50 tokens: 3 requests fit 10,000 tokens
+        p = _proposer(srv, tmp_path, tags_per_request=1)
+        assert len(p.propose(ctx).items) == 3
+        ctx.budget = {"tokens": 120, "cost_usd": 5.0}  # room for one request only
+        prop = _proposer(srv, tmp_path / "nocache", tags_per_request=1).propose(ctx)
+    assert prop.usage["requests"] == 1
+    assert any(e["event"] == "budget_exhausted" and e["skipped_requests"] == 2 for e in prop.events)
