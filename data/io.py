@@ -179,16 +179,19 @@ def load_tags(path: str | Path) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a DataFrame as CSV, JSONL or Parquet by the file suffix."""
+    """Write a DataFrame as CSV, JSONL or Parquet by the file suffix, atomically (a killed writer leaves
+    the previous file, never a part)."""
+    from data.atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = file_format(path)
-    if fmt == "csv":
-        df.to_csv(path, index=False)
-    elif fmt == "jsonl":
-        df.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        df.to_parquet(path, index=False)
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            df.to_csv(tmp, index=False)
+        elif fmt == "jsonl":
+            df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            df.to_parquet(tmp, index=False)
     return path
 
 

@@ -207,7 +207,10 @@ def load_specs(path: str | Path) -> list[LFSpec]:
         for p in sorted(path.rglob("*.y*ml")):
             out.extend(load_specs(p))
         return out
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from None
     if isinstance(raw, dict):
         raw = raw.get("lfs", [raw] if "kind" in raw else [])
     specs = []

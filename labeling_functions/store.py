@@ -6,12 +6,14 @@ Lifecycle: ``proposed`` -> ``active`` | ``rejected``; ``active`` -> ``retired``;
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
 
 from labeling_functions.spec import LFSpec, dump_specs, load_specs
 
+log = logging.getLogger("tagger.lfstore")
 TRANSITIONS = {"proposed": {"active", "rejected"}, "active": {"retired"}, "retired": {"active"},
                "rejected": {"proposed"}}
 
@@ -29,7 +31,19 @@ class LFStore:
         self.root = Path(root)
 
     def all(self) -> list[LFSpec]:
-        return load_specs(self.root) if self.root.exists() else []
+        """Every LF in the store. A file that fails to load is left out with its error in
+        ``self.errors`` (file -> message, also logged), so the other tags' LFs stay usable."""
+        self.errors: dict[str, str] = {}
+        if not self.root.exists():
+            return []
+        out: list[LFSpec] = []
+        for f in sorted(self.root.rglob("*.y*ml")):
+            try:
+                out.extend(load_specs(f))
+            except Exception as e:  # noqa: BLE001 - any broken file is named, never fatal to the store
+                self.errors[str(f)] = str(e)
+                log.error("LF store file %s does not load and is skipped: %s", f, e)
+        return out
 
     def get(self, lf_id: str) -> LFSpec:
         for s in self.all():

@@ -230,12 +230,15 @@ class TaggerModel:
         return self.proba(texts, self.embed(texts, batch_size, progress))
 
     def save(self, out: str | Path) -> Path:
+        from data.atomic import atomic_dir
+
+        with atomic_dir(out) as tmp:  # the old model stays loadable until the new one is complete
+            self._write(tmp)
+        return Path(out)
+
+    def _write(self, out: Path) -> None:
         from safetensors.numpy import save_file
 
-        out = Path(out)
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
         enc_dir = out / "encoder"
         if self._enc is None and self.encoder_dir is not None:
             shutil.copytree(self.encoder_dir, enc_dir)
@@ -253,7 +256,6 @@ class TaggerModel:
             dump_specs(self.rules, out / "rules.yaml")
         self.info.created_at = self.info.created_at or time.strftime("%Y-%m-%dT%H:%M:%S")
         (out / "model_config.json").write_text(json.dumps(asdict(self.info), indent=2))
-        return out
 
     @classmethod
     def load(cls, path: str | Path, precision: str = "fp32") -> "TaggerModel":

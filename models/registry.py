@@ -13,11 +13,20 @@ import shutil
 import time
 from pathlib import Path
 
+from filelock import FileLock
+
+from data.atomic import atomic_write_text
+
 
 class Registry:
+    """Every read-modify-write holds ``ROOT/registry.json.lock`` (a file lock), so concurrent
+    processes registering or promoting never lose each other's versions."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.file = self.root / "registry.json"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.lock = FileLock(str(self.file) + ".lock")
 
     def load(self) -> dict:
         if not self.file.exists():
@@ -26,13 +35,15 @@ class Registry:
 
     def _save(self, data: dict) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, self.file)
+        atomic_write_text(self.file, json.dumps(data, indent=2))
 
-    def register(self, run_dir: str | Path, dev_score: float, test_score: float | None = None) -> str:
-        """Copy ``run_dir/model`` in as a new version (idempotent per run directory)."""
-        run_dir = Path(run_dir)
+    def register(self, run_dir: str | Path, dev_score: float) -> str:
+        """Copy ``run_dir/model`` in as a new version (idempotent per run directory). Only the gold_dev
+        (CV) score is recorded: gold_test is for final scoring, never for choosing a champion."""
+        with self.lock:
+            return self._register(Path(run_dir), dev_score)
+
+    def _register(self, run_dir: Path, dev_score: float) -> str:
         data = self.load()
         for v in data["versions"]:
             if v["run_dir"] == str(run_dir):
@@ -49,12 +60,16 @@ class Registry:
             shutil.rmtree(dst)
         os.replace(tmp, dst)
         data["versions"].append({"version": version, "path": str(dst / "model"), "run_dir": str(run_dir),
-                                 "dev_score": dev_score, "test_score": test_score,
+                                 "dev_score": dev_score,
                                  "registered_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         self._save(data)
         return version
 
     def promote_if_not_worse(self, version: str) -> dict:
+        with self.lock:
+            return self._promote(version)
+
+    def _promote(self, version: str) -> dict:
         data = self.load()
         new = next(v for v in data["versions"] if v["version"] == version)
         champ = next((v for v in data["versions"] if v["version"] == data["champion"]), None)

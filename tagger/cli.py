@@ -165,7 +165,10 @@ def lf_list(store: Path = STORE, tag: str = typer.Option(None), status: str = ty
     from labeling_functions.store import LFStore
     from tagger.lf_tools import lf_table
 
-    df = lf_table(LFStore(store).all())
+    st = LFStore(store)
+    df = lf_table(st.all())
+    for f, err in st.errors.items():
+        typer.secho(f"warning: {f} does not load and was skipped: {err}", fg=typer.colors.YELLOW, err=True)
     if run is not None:
         if not (run / "lf_summary.csv").exists():
             _fail(f"{run} has no lf_summary.csv")

@@ -135,7 +135,7 @@ def train(settings: str) -> dict:
     dev = next(r["cv_macro_f1_mean"] for r in sel["table"] if r["recipe"] == sel["chosen"]["name"]) if sel else \
         m["label_model"]["gold_dev_accuracy_label_model"]
     reg = Registry(s.registry)
-    version = reg.register(run_dir, dev_score=dev, test_score=m["test"]["model"]["macro_f1"])
+    version = reg.register(run_dir, dev_score=dev)
     return {"run_dir": str(run_dir), **reg.promote_if_not_worse(version)}
 
 
