@@ -222,6 +222,10 @@ class RefineSettings(_Strict):
     max_tokens: int = Field(2_000_000, ge=0)
     max_cost_usd: float = Field(5.0, ge=0)
     max_new_per_tag: int = Field(2, ge=1)
+    keep_round: Literal["best", "last"] = Field(
+        "best", description="which round's LFs the run trains on: the best on the selection half (weak labels "
+        "alone), or the last (every LF the gate admitted), for recipes that use LFs beyond the weak labels "
+        "(the LF-vote bonus); recipe selection stays honest either way")
     gate: GateSettings = GateSettings()
     openai: OpenAISettings = OpenAISettings()
 

@@ -521,8 +521,10 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
 
         res = refine(cfg, ds, labeler, pool_emb, dev_emb, run_dir / "refine")
         gate_mask = res.gate_mask
-        extra = [s for s in res.best_lfs if s.status in cfg.lfs.statuses]
-        refinement = {"best_round": res.best_round, "stop_reason": res.stop_reason, "rounds": res.rounds,
+        kept = res.best_lfs if cfg.refine.keep_round == "best" else res.all_lfs
+        extra = [s for s in kept if s.status in cfg.lfs.statuses]
+        refinement = {"best_round": res.best_round, "kept_round": cfg.refine.keep_round, "stop_reason": res.stop_reason,
+                      "rounds": res.rounds,
                       "split": res.split, "generated_lfs": len(res.all_lfs), "used_lfs": len(extra),
                       "rejected": len(res.rejected)}
         t = lap("refine", t)
