@@ -6,6 +6,7 @@ Lifecycle: ``proposed`` -> ``active`` | ``rejected``; ``active`` -> ``retired``;
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -23,7 +24,12 @@ class LifecycleError(ValueError):
 
 
 def _file_name(tag: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", tag) + ".yaml"
+    """A portable file name per tag; a tag with other characters (``reverted_card_payment?``) gets a short
+    hash of its name appended, so two tags never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
+    if safe != tag:
+        safe += "-" + hashlib.sha256(tag.encode("utf-8")).hexdigest()[:8]
+    return safe + ".yaml"
 
 
 class LFStore:
@@ -57,6 +63,9 @@ class LFStore:
             dump_specs(sorted(specs, key=lambda s: s.id), path)
         elif path.exists():
             path.unlink()
+        legacy = self.root / (re.sub(r"[^A-Za-z0-9_.-]", "_", tag) + ".yaml")  # before names carried a hash
+        if legacy != path and legacy.exists() and all(s.tag == tag for s in load_specs(legacy)):
+            legacy.unlink()
 
     def add(self, specs: list[LFSpec]) -> list[str]:
         """Add new LFs (ids already in the store are skipped); returns the ids added."""

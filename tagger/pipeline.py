@@ -458,6 +458,8 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
                          f"seen, there are {int((~seen).sum())}; set end_model.select.holdout: all to score on all")
     folds = holdout_folds(y, seen, k, cfg.seed)
     scores = {r["name"]: [] for r in recipes}
+    t0 = time.perf_counter()
+    log.info("recipe CV: %d recipes x %d folds on %d unseen gold_dev tickets", len(recipes), k, int((~seen).sum()))
     for f in range(k):
         tr, va = folds != f, folds == f
         wl = labeler(tr, extra_specs=extra)
@@ -481,6 +483,9 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
             pred = lf_boosted(head_proba(dev_X[va], W, b), dev_votes[va], r.get("lf_boost", 0.0)).argmax(1)
             scores[r["name"]].append(float(f1_score(y[va], pred, average="macro",
                                                     labels=np.unique(y[va]), zero_division=0)))
+        took = time.perf_counter() - t0
+        log.info("recipe CV: fold %d/%d done (%d recipes), %.0fs elapsed, about %.0fs left", f + 1, k, len(recipes),
+                 took, took / (f + 1) * (k - f - 1))
     table = [{"recipe": r["name"], "cv_macro_f1_mean": float(np.mean(scores[r["name"]])),
               "cv_macro_f1_std": float(np.std(scores[r["name"]])), "folds": scores[r["name"]]} for r in recipes]
     best = max(range(len(recipes)), key=lambda i: table[i]["cv_macro_f1_mean"])
@@ -537,7 +542,8 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
     feats = feature_sets(recipes, ds, pool_emb, dev_emb, lexical)
     selection = None
     if len(recipes) > 1:
-        seen = seen_dev_mask(cfg, ds, labeler.fixed + extra, gate_mask)
+        # the loop's gating half counts as seen only when some LF it generated reaches this run
+        seen = seen_dev_mask(cfg, ds, labeler.fixed + extra, gate_mask if extra else None)
         selection = select_recipe(cfg, ds, labeler, feats, recipes, head_kw, extra, seen)
         recipe = selection["chosen"]
         log.info("recipe chosen by %d-fold CV on gold_dev: %s", cfg.end_model.select.folds, recipe)

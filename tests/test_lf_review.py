@@ -97,3 +97,23 @@ def test_cli_lf_test_measures_a_hand_written_spec(tiny, tmp_path):
     spec.write_text(yaml.safe_dump({"id": "evil", "tag": "pin_blocked", "kind": "regex", "params": {"pattern": "(a+)+$"}}))
     r = tagger("lf", "test", str(spec), "--config", str(cfg))
     assert r.returncode == 2 and "unsafe regex" in r.stderr
+
+
+def test_tags_with_odd_characters_keep_their_own_store_files(tmp_path):
+    """Banking77 has ``reverted_card_payment?``: its LFs (ids with ``?``) round-trip through the store,
+    and a tag that sanitizes to the same name keeps a file of its own."""
+    from labeling_functions.spec import LFSpec
+    from labeling_functions.store import LFStore
+
+    store = LFStore(tmp_path / "lfs")
+    specs = [LFSpec(id="llm:reverted_card_payment?:reverted", tag="reverted_card_payment?", kind="keyword",
+                    params={"any": ["reverted"]}),
+             LFSpec(id="llm:reverted_card_payment_:other", tag="reverted_card_payment_", kind="keyword",
+                    params={"any": ["other"]})]
+    assert store.add(specs) == [s.id for s in specs]
+    assert len(list((tmp_path / "lfs").glob("*.yaml"))) == 2
+    got = {s.id: s.tag for s in LFStore(tmp_path / "lfs").all()}
+    assert got == {"llm:reverted_card_payment?:reverted": "reverted_card_payment?",
+                   "llm:reverted_card_payment_:other": "reverted_card_payment_"}
+    store.set_status("llm:reverted_card_payment?:reverted", "active", by="ana", reason="checked")
+    assert LFStore(tmp_path / "lfs").get("llm:reverted_card_payment?:reverted").status == "active"
