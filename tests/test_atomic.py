@@ -37,7 +37,8 @@ def test_a_killed_table_writer_leaves_a_complete_file(tmp_path, suffix):
         assert p.wait() == -signal.SIGKILL  # it really died by SIGKILL, mid-way through its loop
         df = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
         assert len(df) in (1, 200000) and df["tag"].nunique() == 1  # the old file or one complete new one
-    assert not [f for f in tmp_path.iterdir() if f.name != out.name]  # temp files are cleaned or replaced
+    # a SIGKILL can leave the dying writer's temp file behind: hidden, beside the output, never the output
+    assert all(f.name == out.name or f.name.startswith(f".{out.name}.") for f in tmp_path.iterdir())
 
 
 def test_an_interrupted_model_save_keeps_the_old_model(tmp_path, encoder, monkeypatch):
