@@ -586,12 +586,12 @@ def run_pipeline(cfg: RunConfig, run_dir: Path | None = None, progress: bool = T
         .to_parquet(run_dir / "train_labels.parquet", index=False)
     unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
     boost = recipe.get("lf_boost", 0.0)
-    W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_X[unl], head_kw, tag_votes(L, specs, ds.tags)[unl])
+    votes_unl = tag_votes(L, specs, ds.tags)[unl]
+    W, b, pseudo = fit_recipe_head(recipe, X, Y, w, pool_X[unl], head_kw, votes_unl)
     if flagged is not None:
         write_label_issues(run_dir / "label_issues.csv", ds, proba, flagged, head_proba(pool_X[flagged], W, b))
     if pseudo.any():  # the fine-tune sees the same pseudo-labelled tickets as the head
-        P_unl = pseudo_labels(lf_boosted(head_proba(pool_X[unl][pseudo], W, b),
-                                         tag_votes(L, specs, ds.tags)[unl][pseudo], boost), recipe)
+        P_unl = pseudo_labels(lf_boosted(head_proba(pool_X[unl][pseudo], W, b), votes_unl[pseudo], boost), recipe)
         texts += ds.pool["text"].to_numpy()[unl][pseudo].tolist()
         Y, w = np.vstack([Y, P_unl]), np.concatenate([w, np.ones(len(P_unl), dtype=np.float32)])
     info = ModelInfo(tags=ds.tags, mode=em.mode, max_length=em.max_length, mask_pii=cfg.ingest.mask_pii,
