@@ -211,8 +211,8 @@ class BatchProposer(OpenAIProposer):
         self.folder, self.config_name = BatchFolder(folder), config_name
 
     def propose(self, ctx: RoundContext) -> Proposal:
-        reqs = [(custom_id(ctx.round, i, self.body(m)), tags, self.body(m))
-                for i, (tags, m) in enumerate(self.round_requests(ctx))]
+        bodies = [(tags, self.body(m)) for tags, m in self.round_requests(ctx)]
+        reqs = [(custom_id(ctx.round, i, body), tags, body) for i, (tags, body) in enumerate(bodies)]
         stored = self.folder.replies()
         got = [stored.get(cid) for cid, _, _ in reqs]
         if not all(got):
