@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,airflow,postgres]"
+	$(BIN)/pip install --quiet -e ".[dev,airflow,postgres,web]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -22,8 +22,8 @@ test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 benchmark-banking77: install
-	HF_HUB_OFFLINE=1 $(BIN)/tagger run configs/banking77.yaml --quiet
-	HF_HUB_OFFLINE=1 $(BIN)/tagger run configs/banking77_no_operator.yaml --quiet
+	HF_HUB_OFFLINE=1 $(BIN)/tagger run configs/banking77.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/tagger run configs/banking77_no_operator.yaml
 
 benchmark: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run.py $(BENCH_ARGS)

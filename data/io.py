@@ -7,14 +7,18 @@ quarantine table with a reason.
 """
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from data.schema import IngestLimits, normalize_tickets
+from data.schema import RAW_LIMIT, IngestLimits, normalize_tickets
 
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -53,24 +57,88 @@ def file_format(path: str | Path) -> str:
     return FILE_FORMATS[suffix]
 
 
+class ReaderError(ValueError):
+    """A file or database that cannot be read at all; the message starts with its name."""
+
+
 def _qrow(source: str, row: int, reason: str, detail: str, raw: str = "", ticket_id=None) -> dict:
+    # raw is cut (and PII-masked) to RAW_LIMIT by data.schema.normalize_tickets; keep enough to cut safely
     return {"source": source, "row": row, "ticket_id": ticket_id, "reason": reason, "detail": detail,
-            "raw": raw[:500]}
+            "raw": raw[:4 * RAW_LIMIT + 1]}
+
+
+# Python's csv module refuses fields over 131,072 characters, and pandas' python engine then drops the
+# row without a word; the limit is lifted while a CSV is read, so an oversized ticket reaches validation
+# (and is quarantined as ``oversized``) like in any other format.
+_CSV_FIELD_LIMIT = 2**31 - 1
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int = _CSV_FIELD_LIMIT) -> Iterator[None]:
+    old = csv.field_size_limit()
+    csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
 
 
 def read_csv(path: Path) -> tuple[pd.DataFrame, list[dict]]:
-    bad: list[dict] = []
+    """Read a CSV with Python's csv module, every value a string (``""`` for an empty field).
+
+    ``_row`` is the line a record starts on (the header is line 1). A record with more fields than the
+    header, or a quote left open to the end of the file, is quarantined as ``malformed_row``; one with
+    fewer fields is padded with empty values (as pandas does). No record is dropped: pandas' reader
+    lost rows with a field over 131,072 characters, and everything after a quote left open."""
     src = str(path)
-
-    def on_bad(line: list[str]):
-        bad.append(_qrow(src, -1, "malformed_row", f"expected the header's field count, got {len(line)} fields",
-                         repr(line).encode("utf-8", "backslashreplace").decode()))
-        return None
-
-    df = pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8",
-                     encoding_errors="surrogateescape", engine="python", on_bad_lines=on_bad)
-    df["_row"] = range(2, len(df) + 2)  # 1-based, after the header line (approximate with bad lines)
+    if path.stat().st_size == 0:
+        raise ReaderError(f"{path}: empty file (0 bytes); a CSV needs at least a header line")
+    text = path.read_bytes().decode("utf-8-sig", "surrogateescape")
+    with _csv_field_limit():
+        reader = csv.reader(io.StringIO(text, newline=""))
+        parsed: list[tuple[int, list[str]]] = []  # (first line, fields) of every non-blank record
+        last_line = 0
+        for fields in reader:
+            if fields:
+                parsed.append((last_line + 1, fields))
+            last_line = reader.line_num
+    if not parsed:
+        raise ReaderError(f"{path}: no header line (the file has only blank lines)")
+    header = _header_names(parsed[0][1])
+    n = len(header)
+    bad: list[dict] = []
+    records: list[list[str | None]] = []
+    row_numbers: list[int] = []
+    # a quote left open swallows the rest of the file into the last record's last field (the csv module
+    # does not complain); quotes then do not pair up
+    open_quote = text.count('"') % 2 == 1
+    for k, (start, fields) in enumerate(parsed[1:], start=2):
+        unclosed = open_quote and k == len(parsed) and ("\n" in fields[-1] or "\r" in fields[-1])
+        if len(fields) > n or unclosed:
+            detail = (f"expected the header's {n} fields, got {len(fields)}" if len(fields) > n else
+                      f"a quoted field opened on line {start} is never closed (it runs to the end of the file)")
+            bad.append(_qrow(src, start, "malformed_row", detail,
+                             repr(fields[:50]).encode("utf-8", "backslashreplace").decode()))
+            continue
+        records.append(fields + [None] * (n - len(fields)))
+        row_numbers.append(start)
+    df = pd.DataFrame(records, columns=header, dtype=object)
+    df["_row"] = row_numbers
     return df, bad
+
+
+def _header_names(fields: list[str]) -> list[str]:
+    """Column names as pandas gives them: blanks become ``Unnamed: i``, repeats ``name.1``, ``name.2``."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, f in enumerate(fields):
+        name = f.strip() or f"Unnamed: {i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        seen.setdefault(name, 0)
+        names.append(name)
+    return names
 
 
 def read_jsonl(path: Path) -> tuple[pd.DataFrame, list[dict]]:
@@ -99,6 +167,8 @@ def read_jsonl(path: Path) -> tuple[pd.DataFrame, list[dict]]:
 
 
 def read_parquet(path: Path) -> tuple[pd.DataFrame, list[dict]]:
+    if path.stat().st_size == 0:
+        raise ReaderError(f"{path}: empty file (0 bytes), not a Parquet file")
     df = pd.read_parquet(path)
     df["_row"] = range(1, len(df) + 1)
     return df, []
@@ -120,7 +190,7 @@ def read_sql(src: SQLSource) -> tuple[pd.DataFrame, list[dict]]:
     if turns is not None:
         missing = {"ticket_id", "turn_index", "speaker", "text"} - set(turns.columns)
         if missing:
-            raise ValueError(f"{src.describe()}: turns_query lacks columns {sorted(missing)}")
+            raise ReaderError(f"{src.describe()}: turns_query lacks columns {sorted(missing)}")
         turns = turns.sort_values(["ticket_id", "turn_index"], kind="stable")
         grouped = {
             tid: [{"speaker": sp, "text": tx} for sp, tx in zip(g["speaker"], g["text"])]
@@ -136,14 +206,30 @@ def read_sql(src: SQLSource) -> tuple[pd.DataFrame, list[dict]]:
 def read_raw(source: Source) -> tuple[pd.DataFrame, list[dict], str]:
     """Read raw rows from a file or SQL source: ``(rows, unparseable_rows, source_name)``."""
     if isinstance(source, SQLSource):
-        df, bad = read_sql(source)
-        return df, bad, source.describe()
+        name = source.describe()
+        try:
+            df, bad = read_sql(source)
+        except ReaderError:
+            raise
+        except Exception as e:  # a bad URL, table or query: name the source
+            raise ReaderError(f"{name}: cannot read ({type(e).__name__}: {_first_line(e)})") from e
+        return df, bad, name
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"input file not found: {path}")
     fmt = file_format(path)
-    df, bad = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}[fmt](path)
+    try:
+        df, bad = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}[fmt](path)
+    except ReaderError:
+        raise
+    except Exception as e:  # every parser error names the file it came from
+        raise ReaderError(f"{path}: cannot read as {fmt.upper()} ({type(e).__name__}: {_first_line(e)})") from e
     return df, bad, str(path)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def load_tickets(source: Source, limits: IngestLimits = IngestLimits(),

@@ -10,6 +10,10 @@ A normalized ticket table has the columns :data:`TICKET_COLUMNS`:
 Model text of a dialogue is one line per turn, in order, ``"customer: ..."`` / ``"operator: ..."``,
 joined with newlines; PII is masked (:func:`data.pii.mask_pii`) when ``mask_pii`` is on.
 Plain-text tickets are used as they are (masked likewise).
+
+With ``mask_pii`` on nothing personal leaves this module unmasked: the model text, every turn's text,
+every string (and PII-looking integer) in ``metadata``, and a quarantined row's ``raw`` excerpt (and
+the speaker a ``bad_turns`` detail quotes) are all masked here, before any caller stores them.
 """
 from __future__ import annotations
 
@@ -21,10 +25,14 @@ from typing import Any, Iterable
 import pandas as pd
 
 from data.pii import mask_pii as _mask
+from data.pii import mask_value
 
 SPEAKERS = ("customer", "operator")
 TICKET_COLUMNS = ["ticket_id", "text", "turns", "operator_tag", "created_at", "metadata"]
 QUARANTINE_COLUMNS = ["source", "row", "ticket_id", "reason", "detail", "raw"]
+RAW_LIMIT = 500  # characters of a quarantined row kept in its ``raw`` field
+# characters no PII pattern spans: an excerpt cut just after one never ends in half a card or e-mail
+_SAFE_CUT = "'\"\\;|!?=:,*&$/"
 _KNOWN = {"ticket_id", "text", "turns", "operator_tag", "created_at", "tag", "metadata"}
 
 
@@ -81,7 +89,7 @@ class RowError(ValueError):
         self.reason, self.detail = reason, detail
 
 
-def _parse_turns(v: Any, max_turns: int) -> list[dict]:
+def _parse_turns(v: Any, max_turns: int, mask: bool = False) -> list[dict]:
     if isinstance(v, str):
         if _has_surrogates(v):
             raise RowError("non_utf8", "turns contain bytes that are not valid UTF-8")
@@ -101,7 +109,9 @@ def _parse_turns(v: Any, max_turns: int) -> list[dict]:
             raise RowError("bad_turns", f"turn {i} must be an object with speaker and text")
         sp = str(t["speaker"]).strip().lower()
         if sp not in SPEAKERS:
-            raise RowError("bad_turns", f"turn {i} speaker {t['speaker']!r} is not one of {SPEAKERS}")
+            speaker = str(t["speaker"])  # the one input value a detail quotes: masked like the text
+            speaker = (_mask(speaker) if mask else speaker)[:100]
+            raise RowError("bad_turns", f"turn {i} speaker {speaker!r} is not one of {SPEAKERS}")
         if not isinstance(t["text"], str):
             raise RowError("non_text", f"turn {i} text is {type(t['text']).__name__}, not text")
         if _has_surrogates(t["text"]):
@@ -160,7 +170,7 @@ def normalize_tickets(
             turns_v = rec.get("turns")
             turns = None
             if _present(turns_v):
-                turns = _parse_turns(turns_v, limits.max_turns)
+                turns = _parse_turns(turns_v, limits.max_turns, limits.mask_pii)
                 text = render_dialogue(turns, limits.speakers)
             else:
                 text_v = rec.get("text")
@@ -190,6 +200,9 @@ def normalize_tickets(
         seen.add(tid)
         meta = _metadata_of(rec.get("metadata"))
         meta.update({c: rec[c] for c in extra_cols if not _is_missing(rec.get(c))})
+        if limits.mask_pii:
+            meta = mask_metadata(meta)
+            turns = mask_turns(turns)
         created = rec.get("created_at")
         row = {
             "ticket_id": tid,
@@ -204,8 +217,46 @@ def normalize_tickets(
         good.append(row)
     cols = TICKET_COLUMNS + ([label_column] if label_column else [])
     tickets = pd.DataFrame(good, columns=cols)
-    quarantine = pd.DataFrame(bad, columns=QUARANTINE_COLUMNS)
+    quarantine = pd.DataFrame([_finish_quarantine_row(q, limits.mask_pii) for q in bad], columns=QUARANTINE_COLUMNS)
     return tickets, quarantine
+
+
+def mask_turns(turns: list[dict] | None) -> list[dict] | None:
+    """The turns with every text PII-masked (speakers unchanged)."""
+    return None if turns is None else [{**t, "text": _mask(t["text"])} for t in turns]
+
+
+def mask_metadata(meta: dict) -> dict:
+    """``meta`` with every string value (nested ones too) and every PII-looking integer masked.
+    Values that are not JSON-native (timestamps, arrays) are masked in their stored string form."""
+    out = {}
+    for k, v in meta.items():
+        if not isinstance(v, (str, int, float, bool, dict, list, tuple)) and v is not None:
+            v = _json_default(v)
+        out[k] = mask_value(v)
+    return out
+
+
+def quarantine_excerpt(raw: str, mask: bool, limit: int = RAW_LIMIT) -> str:
+    """A quarantined row's ``raw`` field: at most ``limit`` characters (then ``...``), PII masked first
+    when ``mask`` is on. A long row is cut before masking just after a character no PII spans (a
+    quote, ``;``, ``\\`` ...), so the excerpt never keeps the unmasked start of a card or e-mail, and
+    masking costs O(limit) whatever the row's size."""
+    raw = "" if raw is None or (isinstance(raw, float) and math.isnan(raw)) else str(raw)
+    if not mask:
+        return raw if len(raw) <= limit else raw[:limit] + "..."
+    cut = len(raw) > 4 * limit
+    if cut:
+        head = raw[:4 * limit]
+        raw = head[:max(head.rfind(c) for c in _SAFE_CUT) + 1]
+    text = _mask(raw)
+    return text[:limit] + "..." if cut or len(text) > limit else text
+
+
+def _finish_quarantine_row(q: dict, mask: bool) -> dict:
+    """A quarantine row as stored: ``raw`` cut (and masked when masking is on). ``detail`` names the
+    source and the problem; the only input value it can quote, a bad speaker, is masked where it is made."""
+    return {**q, "raw": quarantine_excerpt(q.get("raw"), mask)}
 
 
 def _metadata_of(v: Any) -> dict:
@@ -221,7 +272,11 @@ def _metadata_of(v: Any) -> dict:
     return {} if _is_missing(v) else {"metadata": v}
 
 
-def _raw_repr(rec: dict, limit: int = 500) -> str:
-    s = repr({k: v for k, v in rec.items() if k != "_row"})
+def _raw_repr(rec: dict) -> str:
+    """The row as text for the quarantine, at most ``4 * RAW_LIMIT + 1`` characters (see
+    :func:`quarantine_excerpt`, which cuts and masks it); one huge field is cut before ``repr``."""
+    cap = 4 * RAW_LIMIT + 1
+    short = {k: (v[:cap] if isinstance(v, str) else v) for k, v in rec.items() if k != "_row"}
+    s = repr(short)
     s = s.encode("utf-8", "backslashreplace").decode("utf-8")
-    return s if len(s) <= limit else s[:limit] + "..."
+    return s[:cap]

@@ -7,6 +7,16 @@
 - :func:`upsert` is the one write primitive (``INSERT .. ON CONFLICT`` on SQLite and PostgreSQL,
   delete-then-insert in one transaction elsewhere); every batch is one transaction, so a task
   killed midway leaves either all of its rows or none.
+- A ticket pulled again with changed content (text, turns, operator tag, creation time or metadata)
+  is *updated* in place and counted as ``updated``; an unchanged one is left alone, and so is one
+  that the same batch carries twice (its second copy is quarantined as ``duplicate_id``). When its text
+  changed, its rows in the tags table are stale: :func:`mark_tags_stale` moves them to
+  ``ticket_tags_stale`` (kept, with the time they went stale), so batch tagging
+  (:func:`tagger.batch.untagged_ids`) sees the ticket as untagged and tags its new text. The tags
+  table is looked for in ``target_url`` (default: the workspace database, where the Airflow set-up
+  keeps it).
+- What is stored is what :func:`data.io.load_tickets` returns: with ``mask_pii`` on (the default)
+  the text, turns, metadata and quarantined rows are PII-masked before they reach the database.
 """
 from __future__ import annotations
 
@@ -16,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import (Boolean, Column, Float, Integer, MetaData, String, Table, Text, and_, create_engine, delete,
-                        func, select)
+                        func, inspect, select)
 
 from data.io import FILE_FORMATS, SQLSource, load_tickets
 from data.schema import IngestLimits
@@ -40,6 +50,14 @@ TAGS = Table("ticket_tags", TAGS_META,
              Column("ticket_id", String(200), primary_key=True), Column("model_version", String(64), primary_key=True),
              Column("tag", String(200), nullable=False), Column("confidence", Float, nullable=False),
              Column("needs_review", Boolean, nullable=False), Column("tagged_at", String(64), nullable=False))
+# tags whose ticket text changed after they were written (see mark_tags_stale)
+STALE_TAGS = Table("ticket_tags_stale", TAGS_META,
+                   Column("ticket_id", String(200), primary_key=True),
+                   Column("model_version", String(64), primary_key=True),
+                   Column("tagged_at", String(64), primary_key=True),
+                   Column("tag", String(200), nullable=False), Column("confidence", Float, nullable=False),
+                   Column("needs_review", Boolean, nullable=False), Column("stale_at", String(64), nullable=False))
+_CONTENT = ("text", "turns", "operator_tag", "created_at", "metadata")  # what makes a re-sent ticket an update
 
 _ENGINES: dict[str, object] = {}
 
@@ -91,7 +109,40 @@ def upsert(conn, table: Table, rows: list[dict], update: bool = True) -> None:
             conn.execute(table.insert().values(**r))
 
 
-def _store(url: str, tickets: pd.DataFrame, quarantine: pd.DataFrame, source: str) -> dict:
+def _existing(conn, ids: list[str]) -> dict[str, tuple]:
+    """The stored content (``_CONTENT`` columns) of those of ``ids`` already in the workspace."""
+    cols = [TICKETS.c.ticket_id] + [TICKETS.c[c] for c in _CONTENT]
+    out: dict[str, tuple] = {}
+    for i in range(0, len(ids), 500):
+        for r in conn.execute(select(*cols).where(TICKETS.c.ticket_id.in_(ids[i:i + 500]))):
+            out[r[0]] = tuple(r[1:])
+    return out
+
+
+def mark_tags_stale(target_url: str, ticket_ids: list[str]) -> int:
+    """Move the tags of ``ticket_ids`` (every model version) from ``ticket_tags`` to ``ticket_tags_stale``,
+    in one transaction; batch tagging then re-tags those tickets. Returns the number of tag rows moved
+    (0 when the database has no tags table yet)."""
+    if not ticket_ids:
+        return 0
+    eng = engine(target_url)
+    if not inspect(eng).has_table(TAGS.name):
+        return 0
+    init_target(target_url)  # the stale table, next to an existing tags table
+    ts, moved = now(), 0
+    with eng.begin() as conn:
+        for i in range(0, len(ticket_ids), 500):
+            chunk = ticket_ids[i:i + 500]
+            rows = [{**r._asdict(), "stale_at": ts} for r in conn.execute(select(TAGS).where(TAGS.c.ticket_id.in_(chunk)))]
+            upsert(conn, STALE_TAGS, rows, update=False)
+            conn.execute(delete(TAGS).where(TAGS.c.ticket_id.in_(chunk)))
+            moved += len(rows)
+    return moved
+
+
+def _store(url: str, tickets: pd.DataFrame, quarantine: pd.DataFrame, source: str,
+           target_url: str | None = None) -> dict:
+    """Insert new tickets, update changed ones (their tags go stale first), add new quarantine rows."""
     ts = now()
     trows = [{"ticket_id": r.ticket_id, "text": r.text, "turns": r.turns, "operator_tag": r.operator_tag
               if isinstance(r.operator_tag, str) else None, "created_at": r.created_at, "metadata": r.metadata,
@@ -102,20 +153,34 @@ def _store(url: str, tickets: pd.DataFrame, quarantine: pd.DataFrame, source: st
         key = hashlib.sha256(f"{r.ticket_id}|{r.reason}|{r.raw}".encode("utf-8", "replace")).hexdigest()
         qrows.append({"key": key, "source": str(r.source), "row": int(r.row), "ticket_id": None if pd.isna(r.ticket_id) else str(r.ticket_id),
                       "reason": r.reason, "detail": r.detail, "raw": r.raw, "ingested_at": ts})
+    with engine(url).connect() as conn:
+        old = _existing(conn, [r["ticket_id"] for r in trows])
+    # a ticket sent twice in one batch keeps its first version and the second is quarantined as
+    # duplicate_id; which of the two is current is unknown, so such a ticket does not update a stored one
+    ambiguous = set(quarantine.loc[quarantine["reason"] == "duplicate_id", "ticket_id"]) if len(quarantine) else set()
+    fresh = [r for r in trows if r["ticket_id"] not in old]
+    changed = [r for r in trows if r["ticket_id"] in old and r["ticket_id"] not in ambiguous
+               and old[r["ticket_id"]] != tuple(r[c] for c in _CONTENT)]
+    # stale first: killed between the two steps, the next ingest sees the change again and finishes it
+    stale = mark_tags_stale(target_url or url, [r["ticket_id"] for r in changed if old[r["ticket_id"]][0] != r["text"]])
     with engine(url).begin() as conn:
         before = conn.execute(select(func.count()).select_from(TICKETS)).scalar()
-        upsert(conn, TICKETS, trows, update=False)
+        upsert(conn, TICKETS, fresh, update=False)
+        upsert(conn, TICKETS, changed, update=True)
         upsert(conn, QUARANTINE, qrows, update=False)
         added = conn.execute(select(func.count()).select_from(TICKETS)).scalar() - before
-    return {"rows": len(trows), "new": int(added), "quarantined": len(qrows),
+    return {"rows": len(trows), "new": int(added), "updated": len(changed), "tags_stale": stale,
+            "quarantined": len(qrows),
             "quarantine_reasons": quarantine["reason"].value_counts().to_dict() if len(quarantine) else {}}
 
 
 def ingest_sql_interval(src: SQLSource, workspace_url: str, until: str, limits: IngestLimits = IngestLimits(),
-                        watermark_key: str | None = None) -> dict:
+                        watermark_key: str | None = None, target_url: str | None = None) -> dict:
     """Pull tickets created after the source's watermark and up to ``until`` (ISO time).
 
     The source's queries receive ``:since`` and ``:until`` bind parameters and must filter on them.
+    The report counts ``new`` and ``updated`` tickets and ``tags_stale`` (tag rows whose ticket text
+    changed, found in ``target_url``'s tags table, default the workspace).
     """
     init_workspace(workspace_url)
     key = watermark_key or src.describe()
@@ -131,18 +196,25 @@ def ingest_sql_interval(src: SQLSource, workspace_url: str, until: str, limits: 
             raise
         tickets, quarantine = pd.DataFrame(columns=["ticket_id", "text", "turns", "operator_tag", "created_at",
                                                     "metadata"]), pd.DataFrame(columns=["reason"])
-    report = _store(workspace_url, tickets, quarantine, key)
+    report = _store(workspace_url, tickets, quarantine, key, target_url)
     new_mark = max(since, until)  # the interval is done, quarantined rows included
     with engine(workspace_url).begin() as conn:
         upsert(conn, WATERMARKS, [{"source": key, "value": new_mark, "updated_at": now()}])
     return {**report, "since": since, "until": until, "watermark": new_mark}
 
 
-def ingest_folder(folder: str | Path, workspace_url: str, limits: IngestLimits = IngestLimits()) -> dict:
-    """Ingest every new file (by content hash) in a drop folder."""
+def ingest_folder(folder: str | Path, workspace_url: str, limits: IngestLimits = IngestLimits(),
+                  target_url: str | None = None) -> dict:
+    """Ingest every new file (by content hash) in a drop folder.
+
+    The report counts ``files``, ``rows``, ``new``, ``quarantined`` and ``skipped_files``, and, when
+    any ticket was re-sent with changed content, ``updated`` and ``tags_stale`` (see
+    :func:`ingest_sql_interval`).
+    """
     init_workspace(workspace_url)
     folder = Path(folder)
     total = {"files": 0, "rows": 0, "new": 0, "quarantined": 0, "skipped_files": 0}
+    changes = {"updated": 0, "tags_stale": 0}
     for p in sorted(folder.iterdir()) if folder.exists() else []:
         if p.suffix.lower() not in FILE_FORMATS:
             continue
@@ -153,13 +225,17 @@ def ingest_folder(folder: str | Path, workspace_url: str, limits: IngestLimits =
             total["skipped_files"] += 1
             continue
         tickets, quarantine = load_tickets(p, limits)
-        rep = _store(workspace_url, tickets, quarantine, str(p))
+        rep = _store(workspace_url, tickets, quarantine, str(p), target_url)
         with engine(workspace_url).begin() as conn:
             upsert(conn, FILES, [{"sha256": sha, "path": str(p), "rows": rep["rows"], "quarantined": rep["quarantined"],
                                   "ingested_at": now()}], update=False)
         total["files"] += 1
         for k in ("rows", "new", "quarantined"):
             total[k] += rep[k]
+        for k in changes:
+            changes[k] += rep[k]
+    if changes["updated"]:
+        total.update(changes)
     return total
 
 

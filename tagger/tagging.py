@@ -44,5 +44,5 @@ def tag_file(model_dir: str | Path, source: Source, output: str | Path, batch_si
     qpath = None
     if len(quarantine):
         qpath = Path(str(output) + ".quarantine.csv")
-        quarantine.to_csv(qpath, index=False)
+        write_table(quarantine, qpath)
     return out, quarantine, qpath
