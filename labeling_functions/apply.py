@@ -1,23 +1,25 @@
 """Apply LF specs to tickets.
 
 :func:`apply_lfs` is the fast path: the texts are tokenized once into an inverted index
-(:mod:`labeling_functions.prefilter`), each keyword/regex LF runs its regex only on the rows that
-contain its required literals, and one matrix product serves all exemplar LFs. :func:`to_snorkel_lfs`
-compiles the same specs into snorkel ``LabelingFunction`` objects for ``PandasLFApplier`` and
-``LFAnalysis``; both produce the identical label matrix (tests assert it).
+(:mod:`labeling_functions.prefilter`), each keyword/regex LF runs its RE2 pattern only on the rows
+that contain its required literals, and one matrix product serves all exemplar LFs.
+:func:`to_snorkel_lfs` compiles the same specs into snorkel ``LabelingFunction`` objects for
+``PandasLFApplier`` and ``LFAnalysis``; they call the same RE2 patterns, and both produce the identical
+label matrix (tests assert it). Every text pattern runs on RE2 (linear time), never on Python ``re``.
 """
 from __future__ import annotations
 
 import json
-import re
+import unicodedata
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from labeling_functions import ABSTAIN
-from labeling_functions.prefilter import TextIndex, required_literals
-from labeling_functions.spec import LFSpec
+from labeling_functions.prefilter import (ANY_TEXT, ASCII_TEXT, COMMON, COMMON_TEXT, TextIndex, keyword_clauses,
+                                          phrase_literals, required_literals, text_tier)
+from labeling_functions.spec import LFSpec, LinearRegex, compiled_regex, to_utf8
 
 Embedder = Callable[[list[str]], np.ndarray]
 NEIGHBOR_CHUNK = 2048
@@ -57,10 +59,73 @@ class Reference:
 SIM_DECIMALS = 6  # similarities (float64) are rounded so the vectorized and row-wise paths agree
 
 
-def phrase_regex(phrases: Sequence[str]) -> re.Pattern:
-    """Case-insensitive, word-boundary regex matching any of ``phrases`` (whitespace-tolerant)."""
-    alts = sorted({r"\s+".join(map(re.escape, p.split())) for p in phrases}, key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.IGNORECASE)
+def _class_body(keep: Callable[[str], bool], ranges: Sequence[tuple[int, int]]) -> str:
+    """RE2 class text (no brackets) of the characters in ``ranges`` that ``keep`` accepts."""
+    cps = [cp for a, b in ranges for cp in range(a, b + 1) if keep(chr(cp))]
+    runs, start = [], cps[0]
+    for a, b in zip(cps, cps[1:] + [-1]):
+        if b != a + 1:
+            runs.append(f"\\x{{{start:x}}}-\\x{{{a:x}}}")
+            start = b
+    return "".join(runs)
+
+
+def is_word_char(c: str) -> bool:
+    """A keyword's word character: a letter, digit or mark (any script), or ``_``."""
+    return c == "_" or unicodedata.category(c)[0] in "LNM"
+
+
+# Per text tier, the classes of word characters and of whitespace (exactly ``str.isspace``). On a
+# text of a tier, each tier's classes match the same characters as ANY_TEXT's (tests check with RE2).
+WORD_CHARS = r"\p{L}\p{N}\p{M}_"
+NOT_WORD = rf"[^{WORD_CHARS}]"
+SPACE = r"[\s\v\x{1c}-\x{1f}\x{85}\p{Z}]"
+TIER_WORD = {ASCII_TEXT: "0-9A-Z_a-z", COMMON_TEXT: _class_body(is_word_char, COMMON), ANY_TEXT: WORD_CHARS}
+TIER_SPACE = {ASCII_TEXT: _class_body(str.isspace, [(0, 0x7F)]), COMMON_TEXT: _class_body(str.isspace, COMMON),
+              ANY_TEXT: SPACE[1:-1]}
+FOLDED_LETTERS = {"е": "[её]", "ё": "[её]", "Е": "[её]", "Ё": "[её]"}  # ё and е are one letter to a keyword
+
+
+def keyword_char(c: str) -> str:
+    """One phrase character as RE2 pattern text (ASCII punctuation escaped, ё/е folded)."""
+    if c in FOLDED_LETTERS:
+        return FOLDED_LETTERS[c]
+    if c.isascii() and not (c.isalnum() or c == "_"):
+        return "\\" + c if c.isprintable() and c != " " else f"\\x{{{ord(c):x}}}"
+    return c
+
+
+def phrase_pattern(phrases: Sequence[str], tier: int = ANY_TEXT) -> str:
+    """RE2 pattern text matching any of ``phrases`` between word boundaries (any whitespace run
+    between words), for texts of ``tier``. The boundaries consume the neighbouring character, which
+    is exact for a yes/no search: RE2 has no lookbehind, and its ``\\b`` is ASCII-only."""
+    not_word, space = f"[^{TIER_WORD[tier]}]", f"[{TIER_SPACE[tier]}]+"
+    alts = sorted({space.join("".join(map(keyword_char, w)) for w in p.split()) for p in phrases},
+                  key=lambda a: (-len(a), a))
+    return rf"(?:^|{not_word})(?:{'|'.join(alts)})(?:{not_word}|$)"
+
+
+class PhraseMatcher:
+    """Keyword phrases on RE2, case-insensitive, ё = е. One pattern per text tier, compiled on first
+    use: the ASCII and common tiers' small classes cost RE2 far less than Unicode properties."""
+
+    __slots__ = ("phrases", "_by_tier")
+
+    def __init__(self, phrases: Sequence[str]):
+        self.phrases = tuple(phrases)
+        self._by_tier: dict[int, LinearRegex] = {}
+
+    def regex(self, tier: int) -> LinearRegex:
+        r = self._by_tier.get(tier)
+        if r is None:
+            r = self._by_tier[tier] = LinearRegex(phrase_pattern(self.phrases, tier), ignore_case=True)
+        return r
+
+    def match(self, data: bytes, tier: int) -> bool:
+        return self.regex(tier).search_bytes(data)
+
+    def __reduce__(self):
+        return PhraseMatcher, (self.phrases,)
 
 
 class CompiledLF:
@@ -70,19 +135,20 @@ class CompiledLF:
                  reference: Reference | None = None):
         self.spec, self.label, self.kind = spec, label, spec.kind
         p = spec.params
-        self.must: list[re.Pattern] = []
-        self.exclude: re.Pattern | None = None
+        self.must: list[LinearRegex | PhraseMatcher] = []
+        self.exclude: LinearRegex | PhraseMatcher | None = None
+        self.clauses: list[set[str]] = []  # literals every match must contain (AND of ORs)
         if spec.kind == "keyword":
             if p.any:
-                self.must.append(phrase_regex(p.any))
-            self.must.extend(phrase_regex([a]) for a in p.all)
-            self.exclude = phrase_regex(p.exclude) if p.exclude else None
+                self.must.append(PhraseMatcher(p.any))
+                self.clauses += keyword_clauses(p.any)
+            self.must.extend(PhraseMatcher([a]) for a in p.all)
+            self.clauses += [{lit} for a in p.all for lit in phrase_literals(a)]
+            self.exclude = PhraseMatcher(p.exclude) if p.exclude else None
         elif spec.kind == "regex":
-            flags = re.IGNORECASE if p.ignore_case else 0
-            self.must.append(re.compile(p.pattern, flags))
-            self.exclude = re.compile(p.exclude_pattern, flags) if p.exclude_pattern else None
-        if spec.kind in ("keyword", "regex"):  # literals every match must contain (AND of ORs)
-            self.clauses = [c for r in self.must for c in required_literals(r)]
+            self.must.append(compiled_regex(p.pattern, p.ignore_case))
+            self.exclude = compiled_regex(p.exclude_pattern, p.ignore_case) if p.exclude_pattern else None
+            self.clauses = required_literals(p.pattern)
         elif spec.kind == "exemplar":
             if exemplar_emb is None:
                 raise ValueError(f"LF {spec.id}: exemplar LF needs exemplar embeddings (pass an embedder)")
@@ -107,7 +173,11 @@ class CompiledLF:
     def _text_vote(self, t) -> bool:
         if not isinstance(t, str):  # a missing text matches nothing (ingest quarantines those rows)
             return False
-        return all(r.search(t) for r in self.must) and not (self.exclude and self.exclude.search(t))
+        b = to_utf8(t)
+        return self._utf8_vote(b, text_tier(t, b))
+
+    def _utf8_vote(self, b: bytes, tier: int) -> bool:
+        return all(r.match(b, tier) for r in self.must) and not (self.exclude and self.exclude.match(b, tier))
 
     # --- row-wise (snorkel) -------------------------------------------------------------
     def row_vote(self, x) -> int:
@@ -128,10 +198,10 @@ class CompiledLF:
     def column_votes(self, df: pd.DataFrame, meta: dict[str, pd.Series], index: TextIndex | None = None) -> np.ndarray:
         if self.kind in ("keyword", "regex"):
             index = index or TextIndex(df["text"].tolist())
-            texts = index.texts
+            utf8, tiers = index.utf8, index.tiers
             rows = index.candidates(self.clauses)
-            rows = range(len(texts)) if rows is None else rows.tolist()
-            hits = [i for i in rows if self._text_vote(texts[i])]
+            rows = range(len(utf8)) if rows is None else rows.tolist()
+            hits = [i for i in rows if utf8[i] is not None and self._utf8_vote(utf8[i], tiers[i])]
             ok = np.zeros(len(df), dtype=bool)
             ok[hits] = True
         elif self.kind == "metadata":

@@ -1,73 +1,139 @@
 """Exact literal prefiltering for keyword and regex LFs.
 
-Most LF regexes can only match a text that contains certain literal words ("card", "refund").
-:func:`required_literals` reads them off the parsed regex (Python's own ``re`` parser) as a
-conjunction of clauses, each clause a set of alternatives. :class:`TextIndex` tokenizes every
-ticket once and answers "which rows contain one of these literals" from an inverted index, so the
-real regex only runs on the candidate rows. The prefilter is a superset test by construction, so
-the label matrix is identical to searching every row (tests fuzz this against brute force):
+Most LF patterns can only match a text that contains certain literal words ("card", "карта").
+:func:`required_literals` reads them off the parsed regex (Python's parser over
+:func:`labeling_functions.spec.python_view`, which maps RE2-only syntax onto equivalent classes) as a
+conjunction of clauses, each clause a set of alternatives; :func:`keyword_clauses` reads them off
+keyword phrases. :class:`TextIndex` tokenizes every ticket once and answers "which rows contain one
+of these literals" from an inverted index, so RE2 only runs on the candidate rows. The prefilter is
+a superset test by construction, so the label matrix is identical to searching every row (tests
+fuzz this against RE2 on every row, for ASCII and Cyrillic):
 
-* literals are kept only as runs of ASCII ``[0-9a-z_]`` characters;
-* texts are normalized by mapping every character that ``re.IGNORECASE`` matches to an ASCII
-  letter (``A``, the Kelvin sign, ``ſ``, ``İ``, ``ı`` ...) onto that lowercase letter, one character
-  for one, so any span a pattern matches contains the literal in the normalized text;
-* a literal of word characters always lies inside one ``[0-9a-z_]+`` token, so the index looks it
-  up as a substring of the vocabulary, never as a whole-word match.
+* texts and literals are normalized by :data:`FOLD`, one character for one: every character is
+  mapped to a representative of its case class (the classes joined by ``str.lower``, ``upper`` and
+  ``casefold`` over the Basic Multilingual Plane, plus ``ё`` = ``е``). Every RE2 case-folding orbit
+  lies inside one class (a test checks this against RE2 itself), so whatever span a pattern matches
+  case-insensitively contains the normalized literal in the normalized text;
+* literals are kept only as runs of word characters (``\\w`` in Python's Unicode sense, Basic
+  Multilingual Plane only); such a literal always lies inside one ``\\w+`` token of the normalized
+  text, so the index looks it up as a substring of the vocabulary, never as a whole-word match.
 
-Anything the parser cannot prove required (lookarounds, optional parts, classes) is simply not
-used; a pattern with no required literal is searched on every row.
+Anything the parser cannot prove required (optional parts, classes of several letters) is simply
+not used; a pattern with no required literal is searched on every row. The index also keeps each
+text's UTF-8 bytes and its tier (:func:`text_tier`), which the keyword matchers use.
 """
 from __future__ import annotations
 
-import re
-import string
-import sys
+import re  # tokenizes ticket text and reads pattern structure; LF patterns are matched by RE2 only
 from typing import Sequence
 
 import numpy as np
 
+from labeling_functions.spec import python_parse, to_utf8
+
 try:  # Python 3.11+
     import re._constants as C  # type: ignore[import-not-found]
-    import re._parser as P  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover
     import sre_constants as C  # type: ignore[no-redef]
-    import sre_parse as P  # type: ignore[no-redef]
 
-WORD = set(string.ascii_lowercase + string.digits + "_")
-TOKEN = re.compile(r"[0-9a-z_]+")
+TOKEN = re.compile(r"\w+")
+# Texts fall into tiers by the characters they hold, so keyword boundaries can use small classes
+# (cheap for RE2) where those give the same matches (see ``labeling_functions.apply.PhraseMatcher``).
+ASCII_TEXT, COMMON_TEXT, ANY_TEXT = 0, 1, 2
+COMMON = [(0x00, 0x7F), (0xA0, 0xFF), (0x400, 0x52F), (0x2000, 0x206F), (0x20A0, 0x20C0), (0x2100, 0x214F)]
+_OUTSIDE_COMMON = re.compile("[^" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in COMMON) + "]")
 MIN_LITERAL = 2
+BMP = 0x10000
+FOLDED_TOGETHER = [("е", "ё")]  # folded on purpose, beyond case: Russian writes ё as е
 
 
-# Every character that ``re.IGNORECASE`` matches to an ASCII letter, mapped to that lowercase
-# letter: A-Z plus U+0130 (İ), U+0131 (ı), U+017F (ſ) and U+212A (Kelvin sign).
-# ``scan_fold_table`` derives it from ``re`` itself; a test checks the two agree.
-FOLD = {**{ord(c): c.lower() for c in string.ascii_uppercase}, 0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+def _case_classes() -> dict[str, str]:
+    """Character -> representative of its class (union of single-character case mappings, BMP)."""
+    parent: dict[str, str] = {}
+
+    def find(c: str) -> str:
+        while parent.get(c, c) != c:
+            c = parent[c]
+        return c
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    for cp in range(BMP):
+        c = chr(cp)
+        for m in (c.lower(), c.upper(), c.casefold()):
+            if len(m) == 1 and m != c:
+                union(c, m)
+    for a, b in FOLDED_TOGETHER:
+        union(a, b)
+    members: dict[str, list[str]] = {}
+    for c in list(parent):
+        members.setdefault(find(c), []).append(c)
+    for root in list(members):
+        members[root].append(root)
+    rep = {root: min(set(ms), key=lambda x: (not x.islower(), ord(x))) for root, ms in members.items()}
+    return {c: rep[root] for root, ms in members.items() for c in ms}
 
 
-def scan_fold_table() -> dict[int, str]:
-    every = "".join(chr(cp) for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF)
-    table: dict[int, str] = {}
-    for m in re.finditer("[a-z]", every, re.IGNORECASE):  # one C-speed scan of all code points
-        c = m.group()
-        letter = next(a for a in string.ascii_lowercase if re.fullmatch(a, c, re.IGNORECASE))
-        if c != letter:
-            table[ord(c)] = letter
-    return table
+FOLD: dict[int, str] = {ord(c): r for c, r in _case_classes().items() if c != r}
+
+
+def text_tier(text: str, utf8: bytes) -> int:
+    """ASCII_TEXT; COMMON_TEXT (ASCII, Latin-1, Cyrillic, general punctuation, currency, letterlike
+    symbols such as №); else ANY_TEXT."""
+    if utf8.isascii():
+        return ASCII_TEXT
+    return ANY_TEXT if _OUTSIDE_COMMON.search(text) else COMMON_TEXT
 
 
 def normalize(text: str) -> str:
     return text.translate(FOLD)
 
 
-def required_literals(pattern: str | re.Pattern, flags: int = 0) -> list[set[str]]:
-    """Clauses (AND) of literal alternatives (OR) that every match of ``pattern`` contains."""
-    if isinstance(pattern, re.Pattern):
-        pattern, flags = pattern.pattern, pattern.flags
-    try:
-        parsed = P.parse(pattern, flags & ~re.UNICODE)
-    except Exception:  # noqa: BLE001 - unparsable here means "no prefilter", the LF compiles elsewhere
+def _literal_char(cp: int) -> str:
+    """The normalized character a literal contributes, or '' when it cannot be part of a literal."""
+    if cp >= BMP:
+        return ""
+    ch = FOLD.get(cp, chr(cp))
+    return ch if TOKEN.fullmatch(ch) else ""
+
+
+def _class_char(items) -> str:
+    """A class like ``[её]``, all of whose members normalize to one word character, is that character."""
+    if not items or any(op is not C.LITERAL for op, _ in items):
+        return ""
+    chars = {_literal_char(av) for _, av in items}
+    return chars.pop() if len(chars) == 1 else ""
+
+
+def required_literals(pattern: str) -> list[set[str]]:
+    """Clauses (AND) of normalized literal alternatives (OR) that every match of ``pattern`` contains."""
+    parsed = python_parse(pattern)
+    return [] if parsed is None else _seq(parsed)
+
+
+def keyword_clauses(phrases: Sequence[str]) -> list[set[str]]:
+    """One clause with a literal from each phrase (any phrase may be the one that occurs), as few and
+    as long as possible: a literal that lies inside a literal of several phrases serves them all
+    (``card`` serves "card" and "cards lost")."""
+    lits = [phrase_literals(p) for p in phrases]
+    if not lits or not all(lits):
         return []
-    return _seq(list(parsed))
+    uncovered, chosen = set(range(len(lits))), set()
+    while uncovered:
+        def serves(x: str) -> set[int]:
+            return {k for k in uncovered if any(x in lit for lit in lits[k])}
+        best = max((x for k in uncovered for x in lits[k]), key=lambda x: (len(serves(x)), len(x), x))
+        chosen.add(best)
+        uncovered -= serves(best)
+    return [chosen]
+
+
+def phrase_literals(phrase: str) -> list[str]:
+    """The normalized word runs every match of a keyword phrase contains."""
+    return [t for t in TOKEN.findall(normalize(phrase)) if len(t) >= MIN_LITERAL and max(map(ord, t)) < BMP]
 
 
 def _seq(items) -> list[set[str]]:
@@ -80,12 +146,9 @@ def _seq(items) -> list[set[str]]:
         run.clear()
 
     for op, av in items:
-        if op is C.LITERAL:
-            ch = chr(av).lower() if chr(av).isascii() else ""
-            if ch and ch in WORD:
-                run.append(ch)
-                continue
-            flush()
+        ch = _literal_char(av) if op is C.LITERAL else _class_char(av) if op is C.IN else ""
+        if ch:
+            run.append(ch)
             continue
         flush()
         if op is C.SUBPATTERN:
@@ -116,7 +179,9 @@ def _best(clauses: list[set[str]]) -> set[str] | None:
 
 
 class TextIndex:
-    """Inverted index of normalized ``[0-9a-z_]+`` tokens; candidate rows for literal clauses."""
+    """Inverted index of normalized ``\\w+`` tokens; candidate rows for literal clauses.
+
+    It also keeps each text's UTF-8 bytes (``utf8``), which is what RE2 searches, and its tier."""
 
     def __init__(self, texts: Sequence[str]):
         vocab: dict[str, int] = {}
@@ -128,6 +193,8 @@ class TextIndex:
                 toks.append(np.fromiter(ids, dtype=np.int64, count=len(ids)))
                 rows.append(np.full(len(ids), i, dtype=np.int64))
         self.texts = list(texts)  # the applier reads candidate texts from here (one list per frame)
+        self.utf8 = [to_utf8(t) if isinstance(t, str) else None for t in self.texts]
+        self.tiers = [text_tier(t, b) if b is not None else ANY_TEXT for t, b in zip(self.texts, self.utf8)]
         self.n = len(texts)
         tok = np.concatenate(toks) if toks else np.empty(0, np.int64)
         row = np.concatenate(rows) if rows else np.empty(0, np.int64)
@@ -140,7 +207,7 @@ class TextIndex:
         self._cache: dict[str, np.ndarray] = {}
 
     def rows_with(self, literal: str) -> np.ndarray:
-        """Sorted rows whose normalized text contains ``literal`` (of ``[0-9a-z_]`` characters)."""
+        """Sorted rows whose normalized text contains ``literal`` (normalized word characters)."""
         hit = self._cache.get(literal)
         if hit is None:
             pos = [m.start() for m in re.finditer(re.escape(literal), self.blob)]

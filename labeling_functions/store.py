@@ -6,11 +6,14 @@ Lifecycle: ``proposed`` -> ``active`` | ``rejected``; ``active`` -> ``retired``;
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
 import time
 from pathlib import Path
+
+from filelock import FileLock
 
 from labeling_functions.spec import LFSpec, dump_specs, load_specs
 
@@ -37,19 +40,40 @@ class LFStore:
         self.root = Path(root)
 
     def all(self) -> list[LFSpec]:
-        """Every LF in the store. A file that fails to load is left out with its error in
-        ``self.errors`` (file -> message, also logged), so the other tags' LFs stay usable."""
+        """Every LF in the store. A file that fails to load, or an entry in it that does not validate
+        (say a regex RE2 cannot run), is left out with its error in ``self.errors`` (file -> messages,
+        also logged), so the other LFs stay usable. Such a file is never rewritten (see :meth:`_check_writable`)."""
         self.errors: dict[str, str] = {}
         if not self.root.exists():
             return []
         out: list[LFSpec] = []
         for f in sorted(self.root.rglob("*.y*ml")):
+            bad: list[str] = []
             try:
-                out.extend(load_specs(f))
+                out.extend(load_specs(f, errors=bad))
             except Exception as e:  # noqa: BLE001 - any broken file is named, never fatal to the store
-                self.errors[str(f)] = str(e)
-                log.error("LF store file %s does not load and is skipped: %s", f, e)
+                bad.append(str(e))
+            if bad:
+                self.errors[str(f)] = "; ".join(bad)
+                log.error("LF store file %s: left out: %s", f, self.errors[str(f)])
         return out
+
+    def _check_writable(self, tag: str) -> None:
+        """Refuse to rewrite a tag's file that did not load cleanly: the LFs left out would be lost."""
+        f = str(self.root / _file_name(tag))
+        if f in getattr(self, "errors", {}):
+            raise LifecycleError(f"{f} has LFs that do not load ({self.errors[f]}); fix or remove them first, "
+                                 "so rewriting the file loses nothing")
+
+    @contextlib.contextmanager
+    def locked(self, timeout: float = 30):
+        """Hold the store's file lock (``<store>.lock``, beside the folder, so the folder holds only LF
+        files) around a read-modify-write: the CLI, the web app and jobs working on one store never lose
+        each other's changes."""
+        root = self.root.resolve()
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(root.with_name(root.name + ".lock")), timeout=timeout):
+            yield
 
     def get(self, lf_id: str) -> LFSpec:
         for s in self.all():
@@ -69,6 +93,10 @@ class LFStore:
 
     def add(self, specs: list[LFSpec]) -> list[str]:
         """Add new LFs (ids already in the store are skipped); returns the ids added."""
+        with self.locked():
+            return self._add(specs)
+
+    def _add(self, specs: list[LFSpec]) -> list[str]:
         current = {s.id: s for s in self.all()}
         added = []
         by_tag: dict[str, list[LFSpec]] = {}
@@ -81,10 +109,16 @@ class LFStore:
             current[s.id] = s
             added.append(s.id)
         for tag in {current[i].tag for i in added}:
+            self._check_writable(tag)
+        for tag in {current[i].tag for i in added}:
             self._write_tag(tag, by_tag[tag])
         return added
 
     def set_status(self, lf_id: str, status: str, by: str, reason: str) -> LFSpec:
+        with self.locked():
+            return self._set_status(lf_id, status, by, reason)
+
+    def _set_status(self, lf_id: str, status: str, by: str, reason: str) -> LFSpec:
         if not reason or not reason.strip():
             raise LifecycleError("a reason is required")
         spec = self.get(lf_id)
@@ -96,5 +130,6 @@ class LFStore:
                         "reason": reason.strip()})
         new = spec.model_copy(update={"status": status, "provenance": {**spec.provenance, "history": history}})
         same_tag = [new if s.id == lf_id else s for s in self.all() if s.tag == spec.tag]
+        self._check_writable(spec.tag)
         self._write_tag(spec.tag, same_tag)
         return new

@@ -1,8 +1,11 @@
 """The gate every proposed LF passes, whoever proposed it (LLM or miner).
 
 1. the spec validates against the schema (:class:`LFSpec`), its tag exists, its kind is allowed;
-2. regexes are safe: bounded length, and no nested unbounded repetition or repeated alternation
-   (``(a+)+``, ``(\\w*)*``, ``(a|aa)+``), the shapes that backtrack catastrophically; patterns are
+2. regexes are safe: they compile in RE2, the linear-time engine every LF pattern runs on (a
+   construct RE2 lacks, such as a lookbehind or an atomic group, is rejected as ``unsupported_regex``
+   naming the construct); bounded length and RE2 program size; and no nested unbounded repetition
+   or repeated alternation (``(a+)+``, ``(\\w*)*``, ``(a|aa)+``), the shapes that would backtrack
+   catastrophically in any backtracking engine an LF is copied into (``unsafe_regex``); patterns are
    only ever compiled and searched, never executed as code;
 3. on the gating half of gold_dev it fires at least ``min_support`` times with precision at least
    ``min_precision``; on the pool it fires at least once and on at most ``max_coverage`` of tickets;
@@ -22,16 +25,8 @@ from pydantic import ValidationError
 
 from labeling_functions import ABSTAIN
 from labeling_functions.apply import apply_lfs, compile_lfs
-from labeling_functions.spec import LFSpec, UnsafeRegex, check_regex
-
-@dataclass
-class GateConfig:
-    min_precision: float = 0.75
-    min_support: int = 2
-    max_coverage: float = 0.3
-    max_jaccard: float = 0.9
-    allowed_kinds: tuple[str, ...] = ("keyword", "regex", "exemplar")
-    accept_status: str = "proposed"
+from labeling_functions.spec import LFSpec, RegexSyntaxError, UnsafeRegex, UnsupportedRegex, check_regex
+from llm_rulegen.settings import GateConfig
 
 
 @dataclass
@@ -62,7 +57,8 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
             spec = c if isinstance(c, LFSpec) else LFSpec.model_validate(c)
         except ValidationError as e:
             detail = _short(e)
-            kind = "unsafe_regex" if "unsafe regex" in detail else "schema"
+            kind = "unsupported_regex" if "unsupported regex" in detail else "unsafe_regex" if "unsafe regex" in detail \
+                else "schema"
             out.rejected.append({"id": cid, "reason": kind, "detail": detail})
             continue
         reason = None
@@ -75,12 +71,7 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
         elif spec.id in known_ids:
             reason = ("duplicate_id", f"an LF with id {spec.id!r} already exists")
         elif spec.kind == "regex":
-            try:
-                check_regex(spec.params.pattern)
-                if spec.params.exclude_pattern:
-                    check_regex(spec.params.exclude_pattern)
-            except UnsafeRegex as e:
-                reason = ("unsafe_regex", str(e))
+            reason = regex_rejection(spec.params.pattern, spec.params.exclude_pattern)
         if reason:
             out.rejected.append({"id": spec.id, "reason": reason[0], "detail": reason[1]})
             continue
@@ -127,6 +118,22 @@ def gate_lfs(candidates: Sequence[dict | LFSpec], tags: Sequence[str], pool: pd.
         hits_by_tag.setdefault(spec.tag, []).append((spec.id, pool_hits))
         existing_hits[spec.id] = pool_hits
     return out
+
+
+def regex_rejection(*patterns: str | None) -> tuple[str, str] | None:
+    """``(reason, detail)`` for the first pattern the engine refuses, or None when all are usable."""
+    for p in patterns:
+        if p is None:
+            continue
+        try:
+            check_regex(p)
+        except UnsupportedRegex as e:
+            return "unsupported_regex", str(e)
+        except RegexSyntaxError as e:
+            return "schema", f"regex does not compile: {e}"
+        except UnsafeRegex as e:
+            return "unsafe_regex", str(e)
+    return None
 
 
 def _short(e: ValidationError) -> str:

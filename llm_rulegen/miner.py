@@ -23,12 +23,27 @@ import re
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from labeling_functions.apply import exemplar_similarity
+from labeling_functions.apply import NOT_WORD, WORD_CHARS, exemplar_similarity, keyword_char
 from llm_rulegen.base import Proposal, RoundContext
 
-_SLUG = re.compile(r"[^a-z0-9]+")
+_SLUG = re.compile(r"[\W_]+")  # Unicode word characters stay: Cyrillic words keep distinct ids
 _DOMAIN_STOP = {"customer", "operator", "hi", "hello", "thanks", "thank", "please", "help", "card_", "email",
                 "phone", "iban", "account_", "ok", "sure"}
+
+
+def near_pattern(first: str, second: str, window: int) -> str:
+    """RE2 text: the word ``first``, then ``second`` within ``window`` characters on the same line.
+
+    ASCII words keep the ``\\b`` form, byte for byte the pattern this miner always wrote (cheap for
+    RE2, and ``re.escape`` of ASCII text is valid RE2). Other words get Unicode word boundaries, since
+    RE2's ``\\b`` is ASCII-only and never fires next to a Cyrillic letter: there the gap holds
+    1..window characters, the first and last of them not word characters, as ``\\b`` would demand."""
+    if (first + second).isascii():
+        return rf"\b{re.escape(first)}\b[^\n]{{0,{window}}}\b{re.escape(second)}\b"
+    a, b = ("".join(map(keyword_char, w)) for w in (first, second))
+    edge = f"[^{WORD_CHARS}\\n]"
+    gap = f"{edge}(?:[^\\n]{{0,{max(window - 2, 0)}}}{edge})?"
+    return f"(?:^|{NOT_WORD}){a}{gap}{b}(?:{NOT_WORD}|$)"
 
 
 def _slug(s: str) -> str:
@@ -164,7 +179,7 @@ class MinerProposer:
             return None
         a, b, c, n, ph, fn = best
         wa, wb = self.vocab[a], self.vocab[b]
-        pattern = rf"\b{re.escape(wa)}\b[^\n]{{0,{self.window}}}\b{re.escape(wb)}\b|\b{re.escape(wb)}\b[^\n]{{0,{self.window}}}\b{re.escape(wa)}\b"
+        pattern = f"{near_pattern(wa, wb, self.window)}|{near_pattern(wb, wa, self.window)}"
         if pattern in taken or f"mine:{_slug(tag)}:re:{_slug(wa)}_{_slug(wb)}" in ctx.rejected_ids:
             return None
         return {"action": "add", "id": f"mine:{_slug(tag)}:re:{_slug(wa)}_{_slug(wb)}", "tag": tag, "kind": "regex",
