@@ -30,7 +30,8 @@ def main():
     from models.encoder import Encoder
     from models.end_model import ModelInfo, finetune, finetuned_model, head_proba, train_head
     from tagger.config import load_config
-    from tagger.pipeline import WeakLabeler, load_dataset, recipe_training_set
+    from models.recipes import recipe_training_set
+    from tagger.dataset import load_dataset, weak_labeler
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default=str(ROOT / "configs" / "banking77.yaml"))
@@ -43,12 +44,12 @@ def main():
     ds, em = load_dataset(cfg), cfg.end_model
     enc = Encoder(max_length=em.max_length, batch_size=em.batch_size, cache_dir=cfg.cache_dir)
     pool_emb, dev_emb = enc(ds.pool["text"].tolist()), enc(ds.gold_dev["text"].tolist())
-    labeler = WeakLabeler(cfg, ds, pool_emb, dev_emb, enc)
+    labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, enc)
     train = split_dev(ds.gold_dev["tag"].to_numpy(), cfg.seed + 1)
     held = ~train
     wl = labeler(train)
     recipe = {"weak": True, "dev_weight": a.dev_weight, "min_confidence": a.min_confidence}
-    keep, texts, Y, w = recipe_training_set(recipe, ds, wl.proba, covered(wl.L), ds.gold_dev[train], 0.0,
+    keep, texts, Y, w = recipe_training_set(recipe, ds.pool, ds.tags, wl.proba, covered(wl.L), ds.gold_dev[train], 0.0,
                                             exclude_ids=ds.gold_dev["ticket_id"][held])
     y = labeler.y_dev[held]
     t = time.perf_counter()

@@ -29,8 +29,9 @@ from models.encoder import Encoder  # noqa: E402
 from models.end_model import head_proba  # noqa: E402
 from tagger.config import load_config  # noqa: E402
 from models.end_model import lf_boosted  # noqa: E402
-from tagger.pipeline import (WeakLabeler, fit_recipe_head, holdout_folds, load_dataset,  # noqa: E402
-                             recipe_training_set, seen_dev_mask)
+from models.recipes import fit_recipe_head, recipe_training_set  # noqa: E402
+from tagger.dataset import load_dataset, weak_labeler  # noqa: E402
+from tagger.select import holdout_folds, seen_dev_mask  # noqa: E402
 
 
 def main(config: str, run_dir: str, variants: list[dict]) -> None:
@@ -39,7 +40,7 @@ def main(config: str, run_dir: str, variants: list[dict]) -> None:
     enc = Encoder(max_length=em.max_length, batch_size=em.batch_size, cache_dir=cfg.cache_dir, progress=False)
     pool_emb, dev_emb = enc(ds.pool["text"].tolist()), enc(ds.gold_dev["text"].tolist())
     extra = [s for s in load_specs(Path(run_dir) / "refine" / "best_lfs.yaml") if s.status == "active"]
-    labeler = WeakLabeler(cfg, ds, pool_emb, dev_emb, enc)
+    labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, enc)
     cfg.lfs.spec_dirs = [str(Path(run_dir) / "refine")]  # where the loop recorded the tickets it saw
     seen = seen_dev_mask(cfg, ds, extra)
     y = labeler.y_dev
@@ -59,7 +60,7 @@ def main(config: str, run_dir: str, variants: list[dict]) -> None:
                       "self_train": int(v.get("rounds", 5)), "self_train_min_confidence": 0.5,
                       "self_train_labels": "hard", "lf_boost": float(v.get("alpha", 0.0)),
                       "min_confidence": float(v.get("weak", 0.0))}
-            keep, _, Y, w = recipe_training_set(recipe, ds, wl.proba, covered(wl.L), ds.gold_dev[tr], 0.0,
+            keep, _, Y, w = recipe_training_set(recipe, ds.pool, ds.tags, wl.proba, covered(wl.L), ds.gold_dev[tr], 0.0,
                                                 exclude_ids=held)
             X = np.vstack([pool_emb[keep], dev_emb[tr]])
             unl = ~keep & ~in_dev

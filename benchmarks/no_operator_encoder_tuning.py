@@ -30,20 +30,20 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from models.encoder import embed_texts, load_encoder, mean_pool  # noqa: E402
-from models.end_model import finetune, head_proba, train_head  # noqa: E402
+from models.end_model import finetune, head_proba  # noqa: E402
+from models.recipes import fit_recipe_head  # noqa: E402
 from no_operator_variants import f1, setup  # noqa: E402
 
 
 def self_train(X, Y, U, rounds=5):
-    E = np.eye(Y.shape[1], dtype=np.float32)
-    w = np.ones(len(X), np.float32)
-    W, b = train_head(X, Y, w)
-    for _ in range(rounds):
-        P = head_proba(U, W, b)
-        m = P.max(1) >= 0.5
-        W, b = train_head(np.vstack([X, U[m]]), np.vstack([Y, E[P.argmax(1)][m]]),
-                          np.concatenate([w, np.ones(int(m.sum()), np.float32)]))
-    return W, b, P
+    """The pipeline's self-training (models.recipes.fit_recipe_head, hard labels, confidence 0.5);
+    returns the head and its probabilities on ``U`` before the last retraining."""
+    recipe = {"self_train": rounds, "self_train_min_confidence": 0.5, "self_train_labels": "hard"}
+    before = {"self_train": rounds - 1, "self_train_min_confidence": 0.5, "self_train_labels": "hard"}
+    kw = {"l2": 1e-5, "max_iter": 500, "seed": 0}
+    W0, b0, _ = fit_recipe_head(before, X, Y, np.ones(len(X), np.float32), U, kw)
+    W, b, _ = fit_recipe_head(recipe, X, Y, np.ones(len(X), np.float32), U, kw)
+    return W, b, head_proba(U, W0, b0)
 
 
 def contrastive(texts, labels, passes, lr, max_length, seed=0, bs=16):

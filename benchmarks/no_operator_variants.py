@@ -32,7 +32,8 @@ from sklearn.metrics import f1_score  # noqa: E402
 from models.encoder import Encoder  # noqa: E402
 from models.end_model import head_proba, train_head  # noqa: E402
 from tagger.config import load_config  # noqa: E402
-from tagger.pipeline import load_dataset, stratified_folds  # noqa: E402
+from tagger.dataset import load_dataset  # noqa: E402
+from tagger.select import stratified_folds  # noqa: E402
 
 
 def setup():

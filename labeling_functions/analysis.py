@@ -48,6 +48,21 @@ def lf_summary(L: np.ndarray, specs: Sequence[LFSpec], tags: Sequence[str], Y: n
     return df
 
 
+def sample_hits(specs: Sequence[LFSpec], L: np.ndarray, L_dev: np.ndarray, pool: pd.DataFrame,
+                gold_dev: pd.DataFrame, n: int = 3) -> list[dict[str, pd.DataFrame]]:
+    """Per LF, up to ``n`` tickets it fires on: ``correct`` and ``incorrect`` on gold_dev (with their
+    gold ``tag``) and ``unlabeled`` pool tickets (not in gold_dev); frames of ticket_id, text (and tag)."""
+    y = gold_dev["tag"].to_numpy()
+    unl = ~pool["ticket_id"].isin(gold_dev["ticket_id"]).to_numpy()
+    out = []
+    for j, sp in enumerate(specs):
+        fired = L_dev[:, j] != ABSTAIN
+        out.append({"correct": gold_dev.loc[fired & (y == sp.tag), ["ticket_id", "text"]].head(n),
+                    "incorrect": gold_dev.loc[fired & (y != sp.tag), ["ticket_id", "tag", "text"]].head(n),
+                    "unlabeled": pool.loc[(L[:, j] != ABSTAIN) & unl, ["ticket_id", "text"]].head(n)})
+    return out
+
+
 def label_matrix_summary(L: np.ndarray) -> dict:
     fired = L != ABSTAIN
     any_vote = fired.any(axis=1)

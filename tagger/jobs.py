@@ -65,15 +65,15 @@ def _run_config(s: JobSettings, **overrides):
 def ingest(settings: str, until: str) -> dict:
     """ticket_ingest: new tickets from the source (up to ``until``) and from the drop folder."""
     from data.warehouse import TICKETS, count_rows, ingest_folder, ingest_sql_interval
-    from tagger.pipeline import ensure_demo_data
+    from tagger.dataset import ensure_demo_data
 
     s = load_settings(settings)
     ensure_demo_data(load_config(s.run_config))  # the demo source database, when the run config makes one
     report = {}
     if s.source:
-        report["source"] = ingest_sql_interval(s.source.to_source(), s.workspace_url, until)
+        report["source"] = ingest_sql_interval(s.source.to_source(), s.workspace_url, until, target_url=s.target_url)
     if s.drop_folder:
-        report["drop_folder"] = ingest_folder(s.drop_folder, s.workspace_url)
+        report["drop_folder"] = ingest_folder(s.drop_folder, s.workspace_url, target_url=s.target_url)
     report["workspace_tickets"] = count_rows(s.workspace_url, TICKETS)
     return report
 
@@ -82,7 +82,7 @@ def refine_lfs(settings: str) -> dict:
     """lf_refinement: run the loop in review mode; new LFs land in the LF store as ``proposed``."""
     from labeling_functions.spec import load_specs
     from labeling_functions.store import LFStore
-    from tagger.pipeline import run_refine
+    from tagger.refine import run_refine
 
     s = load_settings(settings)
     overrides: dict = {"refine.enabled": True, "refine.mode": "review"}
@@ -131,9 +131,10 @@ def train(settings: str) -> dict:
     cfg = _run_config(s, **{"refine.enabled": False})
     run_dir = run_pipeline(cfg, progress=False)
     m = json.loads((run_dir / "metrics.json").read_text())
-    sel = m.get("selection")
-    dev = next(r["cv_macro_f1_mean"] for r in sel["table"] if r["recipe"] == sel["chosen"]["name"]) if sel else \
-        m["label_model"]["gold_dev_accuracy_label_model"]
+    sel = m.get("selection") or {}
+    cv = [r["cv_macro_f1_mean"] for r in sel.get("table", []) if r["recipe"] == sel["chosen"]["name"]]
+    # no recipe CV (one recipe, or too few gold_dev tickets to compare): the label model's dev accuracy
+    dev = cv[0] if cv else m["label_model"]["gold_dev_accuracy_label_model"]
     reg = Registry(s.registry)
     version = reg.register(run_dir, dev_score=dev)
     return {"run_dir": str(run_dir), **reg.promote_if_not_worse(version)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from labeling_functions import ABSTAIN
+from labeling_functions.analysis import lf_summary, sample_hits
 from labeling_functions.apply import Reference, apply_lfs, compile_lfs
 from labeling_functions.spec import LFSpec
 from tagger.config import RunConfig
@@ -13,38 +13,32 @@ from tagger.config import RunConfig
 def measure(cfg: RunConfig, specs: list[LFSpec], n_samples: int = 5) -> list[dict]:
     """Per spec: gold_dev hits / precision / recall, pool coverage, and sample hits (correct and
     incorrect on gold_dev, and on unlabeled pool tickets). gold_test is not read."""
-    from tagger.pipeline import load_dataset
+    from tagger.dataset import load_dataset
 
     ds = load_dataset(cfg)
     need_emb = any(s.kind in ("exemplar", "neighbor") for s in specs)
     enc = pool_emb = dev_emb = ref = None
     if need_emb:
-        from models.encoder import Encoder
+        from tagger.pipeline import make_encoder
 
-        enc = Encoder(max_length=cfg.end_model.max_length, cache_dir=cfg.cache_dir)
+        enc = make_encoder(cfg)
         pool_emb, dev_emb = enc(ds.pool["text"].tolist()), enc(ds.gold_dev["text"].tolist())
         ref = Reference(ds.pool, pool_emb)
     comp = compile_lfs(specs, ds.tags, embed=enc, reference=ref)
     Lp = apply_lfs(ds.pool, comp, pool_emb)
     Ld = apply_lfs(ds.gold_dev, comp, dev_emb)
-    dev_ids = set(ds.gold_dev["ticket_id"])
-    unlabeled = ~ds.pool["ticket_id"].isin(dev_ids).to_numpy()
+    y = ds.gold_dev["tag"].map({t: i for i, t in enumerate(ds.tags)}).to_numpy()
+    stats = lf_summary(Lp, specs, ds.tags, Y=y, L_dev=Ld)
     out = []
-    for j, s in enumerate(specs):
-        fired = Ld[:, j] != ABSTAIN
-        right = fired & (ds.gold_dev["tag"].to_numpy() == s.tag)
-        wrong = fired & ~right
-        pos = int((ds.gold_dev["tag"] == s.tag).sum())
-        ph = Lp[:, j] != ABSTAIN
+    for s, st, hits in zip(specs, stats.to_dict("records"), sample_hits(specs, Lp, Ld, ds.pool, ds.gold_dev, n_samples)):
         out.append({
             "id": s.id, "tag": s.tag, "kind": s.kind, "status": s.status,
-            "dev_hits": int(fired.sum()), "dev_correct": int(right.sum()),
-            "dev_precision": float(right.sum() / fired.sum()) if fired.any() else float("nan"),
-            "dev_recall": float(right.sum() / pos) if pos else float("nan"),
-            "pool_hits": int(ph.sum()), "pool_coverage": float(ph.mean()) if len(ph) else 0.0,
-            "correct_examples": ds.gold_dev.loc[right, ["ticket_id", "text"]].head(n_samples).to_dict("records"),
-            "incorrect_examples": ds.gold_dev.loc[wrong, ["ticket_id", "tag", "text"]].head(n_samples).to_dict("records"),
-            "unlabeled_examples": ds.pool.loc[ph & unlabeled, ["ticket_id", "text"]].head(n_samples).to_dict("records"),
+            "dev_hits": int(st["dev_correct"] + st["dev_incorrect"]), "dev_correct": int(st["dev_correct"]),
+            "dev_precision": float(st["dev_precision"]), "dev_recall": float(st["dev_recall"]),
+            "pool_hits": int(st["hits"]), "pool_coverage": float(st["coverage"]),
+            "correct_examples": hits["correct"].to_dict("records"),
+            "incorrect_examples": hits["incorrect"].to_dict("records"),
+            "unlabeled_examples": hits["unlabeled"].to_dict("records"),
         })
     return out
 
@@ -80,7 +74,9 @@ def lf_table(specs: list[LFSpec]) -> pd.DataFrame:
 
 def diff_runs(run_a, run_b) -> dict:
     """LFs added, removed (retired or rejected since), changed (same id, new spec or status) between two
-    runs, and the gold_test / label-model metric deltas."""
+    runs, and the deltas of what they were chosen on: the chosen recipe's gold_dev CV macro-F1, the
+    label model's gold_dev numbers, and per-tag F1 of the out-of-fold gold_dev predictions
+    (``per_tag_cv.csv``). gold_test scores are not compared: they are for final scoring only."""
     import json
     from pathlib import Path
 
@@ -92,21 +88,24 @@ def diff_runs(run_a, run_b) -> dict:
     def metrics(run):
         return json.loads((Path(run) / "metrics.json").read_text())
 
+    def cv(m):
+        sel = m.get("selection") or {}
+        rows = {r["recipe"]: r["cv_macro_f1_mean"] for r in sel.get("table", [])}
+        return rows.get((sel.get("chosen") or {}).get("name"), float("nan"))
+
+    def per_tag(run):
+        p = Path(run) / "per_tag_cv.csv"
+        return dict(zip(*pd.read_csv(p)[["tag", "f1"]].T.values)) if p.exists() else {}
+
     a, b = lfs(run_a), lfs(run_b)
-    changed = [i for i in a.keys() & b.keys()
-               if {k: a[i][k] for k in ("tag", "kind", "params", "status")} != {k: b[i][k] for k in ("tag", "kind", "params", "status")}]
+    keys = ("tag", "kind", "params", "status")
+    changed = [i for i in a.keys() & b.keys() if {k: a[i][k] for k in keys} != {k: b[i][k] for k in keys}]
     ma, mb = metrics(run_a), metrics(run_b)
-    deltas = {}
-    for name in ma["test"].keys() & mb["test"].keys():
-        for k in ("macro_f1", "micro_f1", "accuracy"):
-            deltas[f"{name}.{k}"] = (ma["test"][name][k], mb["test"][name][k], mb["test"][name][k] - ma["test"][name][k])
+    deltas = {"selection.chosen_cv_macro_f1": (cv(ma), cv(mb), cv(mb) - cv(ma))}
     for k in ("gold_dev_accuracy_label_model", "gold_dev_accuracy_majority_vote", "coverage", "n_lfs"):
         deltas[f"label_model.{k}"] = (ma["label_model"][k], mb["label_model"][k], mb["label_model"][k] - ma["label_model"][k])
-    per_tag = []
-    for tag, v in mb["test"]["model"]["per_tag"].items():
-        before = ma["test"]["model"]["per_tag"].get(tag, {}).get("f1")
-        if before is not None and abs(v["f1"] - before) > 1e-9:
-            per_tag.append((tag, before, v["f1"], v["f1"] - before))
-    per_tag.sort(key=lambda x: x[3])
+    ta, tb = per_tag(run_a), per_tag(run_b)
+    tags = [t for t in tb if t in ta and abs(tb[t] - ta[t]) > 1e-9]
+    per_tag_f1 = sorted(((t, ta[t], tb[t], tb[t] - ta[t]) for t in tags), key=lambda x: x[3])
     return {"added": sorted(b.keys() - a.keys()), "removed": sorted(a.keys() - b.keys()), "changed": sorted(changed),
-            "metrics": deltas, "per_tag_f1": per_tag}
+            "metrics": deltas, "per_tag_cv_f1": per_tag_f1}

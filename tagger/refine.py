@@ -1,18 +1,23 @@
-"""Wiring of the LF refinement loop into a run: proposer choice, per-round model, outputs."""
+"""Wiring of the LF refinement loop into a run: proposer choice, per-round model, outputs; and
+``tagger refine`` (the loop alone)."""
 from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 
+from data.atomic import atomic_write_text
 from labeling_functions.label_model import covered
-from llm_rulegen.gate import GateConfig
-from llm_rulegen.loop import LoopConfig, LoopResult, run_loop
+from labeling_functions.spec import dump_specs
+from labeling_functions.weak import WeakLabeler
+from llm_rulegen.loop import LoopResult, run_loop
 from llm_rulegen.miner import MinerProposer
 from models.end_model import head_proba, train_head
 from tagger.config import RunConfig
+from tagger.dataset import Dataset, load_dataset, weak_labeler
 
 log = logging.getLogger("tagger.refine")
 
@@ -32,10 +37,11 @@ def make_proposer(cfg: RunConfig):
             return OpenAIProposer(r.openai, cache_dir=Path(cfg.cache_dir) / "llm")
     g = r.gate
     return MinerProposer(min_precision=g.min_precision, min_support=g.min_support,
-                         max_coverage=min(g.max_coverage, 0.2))
+                         max_coverage=min(g.max_coverage, r.miner_max_coverage))
 
 
-def refine(cfg: RunConfig, ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarray, out_dir: Path) -> LoopResult:
+def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray,
+           out_dir: Path) -> LoopResult:
     r = cfg.refine
     head_kw = {"l2": cfg.end_model.head.l2, "max_iter": cfg.end_model.head.max_iter, "seed": cfg.seed}
     dev_ids = ds.gold_dev["ticket_id"]
@@ -46,12 +52,27 @@ def refine(cfg: RunConfig, ds, labeler, pool_emb: np.ndarray, dev_emb: np.ndarra
         W, b = train_head(pool_emb[keep], wl.proba[keep].astype(np.float32), **head_kw)
         return head_proba(dev_emb, W, b).argmax(1), None
 
-    gate_cfg = GateConfig(min_precision=r.gate.min_precision, min_support=r.gate.min_support,
-                          max_coverage=r.gate.max_coverage, max_jaccard=r.gate.max_jaccard,
-                          accept_status="active" if r.mode == "auto" else "proposed")
-    loop_cfg = LoopConfig(max_rounds=r.max_rounds, patience=r.patience, max_seconds=r.max_seconds,
-                          max_tokens=r.max_tokens, max_cost_usd=r.max_cost_usd, max_new_per_tag=r.max_new_per_tag,
-                          seed=cfg.seed)
+    gate_cfg = r.gate.model_copy(update={"accept_status": "active" if r.mode == "auto" else "proposed"})
     proposer = make_proposer(cfg)
     log.info("refinement loop with the %s proposer (%s)", proposer.name, proposer.model)
-    return run_loop(ds, labeler, pool_emb, dev_emb, proposer, gate_cfg, loop_cfg, train_eval, out_dir=out_dir)
+    return run_loop(ds, labeler, pool_emb, dev_emb, proposer, gate_cfg, r, train_eval, out_dir=out_dir, seed=cfg.seed)
+
+
+def run_refine(cfg: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
+    """Only the refinement loop (``tagger refine``): writes ``RUN_DIR/refine/`` (rounds.json,
+    generated_lfs.yaml, rejected.csv, best_lfs.yaml) and ``RUN_DIR/refine_summary.md``."""
+    from data.io import write_table
+    from tagger.outputs import rounds_table
+    from tagger.pipeline import make_encoder
+
+    run_dir = run_dir or Path(cfg.output_dir) / f"{cfg.name}-refine-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(cfg)
+    write_table(ds.quarantine, run_dir / "quarantine.csv")
+    encoder = make_encoder(cfg, progress)
+    pool_emb, dev_emb = encoder(ds.pool["text"].tolist()), encoder(ds.gold_dev["text"].tolist())
+    labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder)
+    res = refine(cfg, ds, labeler, pool_emb, dev_emb, run_dir / "refine")
+    dump_specs(res.best_lfs, run_dir / "refine" / "best_lfs.yaml")
+    atomic_write_text(run_dir / "refine_summary.md", rounds_table(res.rounds, res.best_round, res.stop_reason) + "\n")
+    return run_dir

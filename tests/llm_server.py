@@ -30,7 +30,7 @@ def tag_keyword_lfs(body: dict) -> list[dict]:
 
 class Script:
     """A queue of steps; each step is ("json", obj) | ("status", code, body[, headers]) | ("sleep", s, obj)
-    | ("raw", code, content_type, text)
+    | ("raw", code, content_type, text) | ("dribble", s, obj) (the body a byte at a time over s seconds)
     | ("reject_schema",) (400 when response_format is present, then the next step). The last
     step repeats when the queue runs out, unless ``default`` (a function of the request) is given."""
 
@@ -73,6 +73,20 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "sleep":
             time.sleep(step[1])
             return self._send(200, step[2])
+        if kind == "dribble":  # ("dribble", seconds, obj): the body one byte at a time over ``seconds``
+            data = json.dumps(step[2]).encode()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(step[1] / len(data))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return None
         if kind == "reject_schema":
             return self._send(400, {"error": {"message": "response_format json_schema is not supported",
                                               "type": "invalid_request_error"}})

@@ -83,7 +83,8 @@ def test_cli_review_flow_and_only_active_lfs_train(tiny):
     d = tagger("lf", "diff", str(run_dir), str(run_b))
     assert d.returncode == 0, d.stderr[-2000:]
     assert "removed (1):\n  kw:stolen" in d.stdout and "added (0)" in d.stdout
-    assert "model.macro_f1" in d.stdout and "label_model.n_lfs" in d.stdout
+    assert "selection.chosen_cv_macro_f1" in d.stdout and "label_model.n_lfs" in d.stdout
+    assert "gold_test" not in d.stdout and "model.macro_f1" not in d.stdout
 
 
 def test_cli_lf_test_measures_a_hand_written_spec(tiny, tmp_path):
@@ -117,3 +118,40 @@ def test_tags_with_odd_characters_keep_their_own_store_files(tmp_path):
                    "llm:reverted_card_payment_:other": "reverted_card_payment_"}
     store.set_status("llm:reverted_card_payment?:reverted", "active", by="ana", reason="checked")
     assert LFStore(tmp_path / "lfs").get("llm:reverted_card_payment?:reverted").status == "active"
+
+
+def test_cli_small_review_commands_say_what_is_wrong(tmp_path):
+    st = LFStore(tmp_path / "lfs")
+    st.add([kw("kw:fee", "fee_charged", "fee"), kw("kw:pin", "pin_blocked", "pin")])
+    r = tagger("lf", "list", "--store", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = tagger("lf", "show", "zzz", "--store", str(tmp_path / "lfs"))
+    assert r.returncode == 2 and "error: no LF with id 'zzz'" in r.stderr and "\"no LF" not in r.stderr
+    # a rejected LF can come back to the review queue, with the reason recorded
+    assert tagger("lf", "reject", "kw:fee", "--store", str(tmp_path / "lfs"), "--reason", "vague").returncode == 0
+    r = tagger("lf", "reopen", "kw:fee", "--store", str(tmp_path / "lfs"), "--reason", "worth a second look")
+    assert r.returncode == 0 and "kw:fee: rejected -> proposed" in r.stdout
+    hist = LFStore(tmp_path / "lfs").get("kw:fee").provenance["history"]
+    assert [h["to"] for h in hist] == ["rejected", "proposed"] and hist[-1]["reason"] == "worth a second look"
+    # counts print as integers and missing statistics as "-", never NaN
+    r = tagger("lf", "list", "--store", str(tmp_path / "lfs"))
+    assert r.returncode == 0 and "NaN" not in r.stdout and "4.000" not in r.stdout and "2 LFs" in r.stdout
+
+
+def test_an_lf_that_no_longer_validates_is_left_out_named_and_its_file_never_rewritten(tmp_path):
+    """A store file written before RE2 holds a lookahead regex: its other LFs load, the bad one is named,
+    and a change to that tag is refused rather than silently dropping the bad entry from the file."""
+    st = LFStore(tmp_path)
+    st.add([kw("kw:fee", "fee_charged", "fee"), kw("kw:pin", "pin_blocked", "pin")])
+    f = next(tmp_path.glob("fee_charged*.yaml"))
+    data = yaml.safe_load(f.read_text())
+    data["lfs"].append({"id": "rx:old", "tag": "fee_charged", "kind": "regex", "status": "active",
+                        "params": {"pattern": "fee(?! refund)"}})
+    f.write_text(yaml.safe_dump(data))
+    before = f.read_text()
+    ids = {s.id for s in st.all()}
+    assert ids == {"kw:fee", "kw:pin"} and "rx:old" in st.errors[str(f)] and "lookahead" in st.errors[str(f)]
+    with pytest.raises(LifecycleError, match="do not load"):
+        st.set_status("kw:fee", "active", "ana", "fine")
+    assert f.read_text() == before  # nothing lost
+    assert st.set_status("kw:pin", "active", "ana", "fine").status == "active"  # other tags stay usable

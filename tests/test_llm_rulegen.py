@@ -217,6 +217,22 @@ def test_retry_after_is_honoured_with_jitter(ctx, monkeypatch, tmp_path):
     assert len(sleeps) == 1 and 7.0 <= sleeps[0] <= 7.0 * 1.25  # the server's wait, not 0.01 s
 
 
+def test_a_server_dribbling_bytes_cannot_outlast_the_deadline(ctx, monkeypatch, tmp_path):
+    """Each byte arrives well within the 2 s read timeout, the whole reply would take 10 s: the attempt
+    ends at the 1 s deadline as a timeout, is retried once, and the round goes on without it."""
+    import time
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with LLMServer(Script([("dribble", 10.0, completion(json.dumps(GOOD)))])) as srv:
+        t0 = time.monotonic()
+        prop = _proposer(srv, tmp_path, deadline_s=1.0, max_retries=1).propose(ctx)
+        took = time.monotonic() - t0
+    assert prop.items == [] and took < 5.0, took
+    events = [e for e in prop.events if e["event"] in ("retry", "gave_up")]
+    assert [e["event"] for e in events] == ["retry", "gave_up"]
+    assert {e["error"] for e in events} == {"APITimeoutError"}
+
+
 @pytest.mark.parametrize("step", [("raw", 200, "text/html", "<html><body>gateway</body></html>"),
                                   ("raw", 200, "application/json", '{"id": "x", "choices": [{"ind'),
                                   ("json", {"id": "x", "object": "chat.completion", "choices": [{"index": 0}]})])

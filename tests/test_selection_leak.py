@@ -14,7 +14,8 @@ import yaml
 from labeling_functions.spec import LFSpec, dump_specs
 from llm_rulegen.loop import SEEN_FILE
 from tagger.config import RunConfig
-from tagger.pipeline import Dataset, WeakLabeler, candidate_recipes, feature_sets, seen_dev_mask, select_recipe
+from tagger.dataset import Dataset, weak_labeler
+from tagger.select import candidate_recipes, feature_sets, seen_dev_mask, select_recipe
 
 TAGS = ["alpha", "beta", "gamma", "delta"]
 PER_TAG, DUPS, DIM = 20, 6, 24
@@ -50,7 +51,7 @@ def _data(tmp_path):
                   params={"any": [f"tok{i}"]}, status="active", author="openai:test",
                   provenance={"round": 1, "motivating_tickets": [f"d{i}"]}) for i in range(len(dev)) if f"d{i}" in seen_ids]
     dump_specs(lfs, tmp_path / "lfs" / "generated_lfs.yaml")
-    ds = Dataset(TAGS, pd.DataFrame({"tag": TAGS, "description": TAGS}), pool, dev, dev.iloc[:0], pd.DataFrame())
+    ds = Dataset(TAGS, pd.DataFrame({"tag": TAGS, "description": TAGS}), pool, dev, pd.DataFrame())
     return ds, pool_emb, dev_emb, seen_ids
 
 
@@ -68,7 +69,7 @@ def _cfg(tmp_path, holdout):
 def _select(tmp_path, holdout):
     cfg = _cfg(tmp_path, holdout)
     ds, pool_emb, dev_emb, seen_ids = _data(tmp_path)
-    labeler = WeakLabeler(cfg, ds, pool_emb, dev_emb, encoder=None)
+    labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder=None)
     recipes = candidate_recipes(cfg)
     assert {r["name"] for r in recipes} == {"weak+dev_w1", "dev_only"}
     seen = seen_dev_mask(cfg, ds, labeler.fixed)
