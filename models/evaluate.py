@@ -1,5 +1,6 @@
 """Scoring against expert gold labels: per-tag precision/recall/F1, macro and micro F1, accuracy,
-confusion matrix, most-confused pairs, and the binary fees task when the tag list has ``fees_group``."""
+confusion matrix, most-confused pairs, and the binary fees task when the tag list has ``fees_group``;
+``plot_results`` writes the run's PNG plots (drawn by ``models/plots.py``, where every plot lives)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -65,55 +66,16 @@ def per_tag_frame(results: dict[str, dict]) -> pd.DataFrame:
 
 
 def plot_results(results: dict[str, dict], tags: Sequence[str], out_dir) -> list:
-    """PNG plots: per-tag F1 of the model against the baselines, and the most confused tag pairs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """PNG files: per-tag F1 of the model against the baselines (``per_tag_f1.png``) and the most
+    confused tags (``confusion_top.png``); the same figures the report inlines."""
     from pathlib import Path
 
-    out_dir = Path(out_dir)
-    tags = list(tags)
-    names = list(results)
-    f1 = np.array([[results[n]["per_tag"][t]["f1"] for t in tags] for n in names])
-    order = np.argsort(f1[0])
-    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.16 * len(tags) + 1.2)))
-    h = 0.8 / len(names)
-    for i, n in enumerate(names):
-        ax.barh(np.arange(len(tags)) + i * h, f1[i, order], height=h, label=f"{n} ({results[n]['macro_f1']:.3f})")
-    ax.set_yticks(np.arange(len(tags)) + 0.4 - h / 2)
-    ax.set_yticklabels([tags[i] for i in order], fontsize=6 if len(tags) > 30 else 8)
-    ax.set_xlabel("F1 on gold_test")
-    ax.set_xlim(0, 1)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    p1 = out_dir / "per_tag_f1.png"
-    fig.savefig(p1, dpi=110)
-    plt.close(fig)
+    from models.plots import plot_confusion, plot_per_tag_f1
 
-    cm = np.asarray(results[names[0]]["confusion_matrix"], dtype=float)
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    score_ = off + off.T
-    top = np.unique(np.concatenate(np.unravel_index(np.argsort(-score_, axis=None)[:20], score_.shape)))[:16]
-    sub = cm[np.ix_(top, top)]
-    fig, ax = plt.subplots(figsize=(7, 6))
-    im = ax.imshow(sub, cmap="Blues")
-    ax.set_xticks(range(len(top)))
-    ax.set_yticks(range(len(top)))
-    ax.set_xticklabels([tags[i] for i in top], rotation=90, fontsize=7)
-    ax.set_yticklabels([tags[i] for i in top], fontsize=7)
-    for i in range(len(top)):
-        for j in range(len(top)):
-            if sub[i, j]:
-                ax.text(j, i, int(sub[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if sub[i, j] > sub.max() / 2 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title("Most confused tags (gold_test)")
-    fig.colorbar(im, ax=ax, shrink=0.7)
-    fig.tight_layout()
+    out_dir = Path(out_dir)
+    names = list(results)
+    p1 = out_dir / "per_tag_f1.png"
+    p1.write_bytes(plot_per_tag_f1(per_tag_frame(results), {n: results[n]["macro_f1"] for n in names}))
     p2 = out_dir / "confusion_top.png"
-    fig.savefig(p2, dpi=110)
-    plt.close(fig)
+    p2.write_bytes(plot_confusion(results[names[0]]["confusion_matrix"], tags))
     return [p1, p2]

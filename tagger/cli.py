@@ -339,5 +339,10 @@ def demo(config: Path = typer.Option(Path("configs/demo.yaml"), help="the demo c
     typer.echo(str(run_dir))
 
 
+from tagger.web import serve, users_app  # noqa: E402  (the review app: tagger serve, tagger users)
+
+app.command()(serve)
+app.add_typer(users_app, name="users")
+
 if __name__ == "__main__":
     app()
