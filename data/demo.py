@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -249,49 +251,79 @@ def _casing(rng: random.Random, s: str) -> str:
     return s[:1].upper() + s[1:]
 
 
-def make_dialogue(rng: random.Random, tag: str) -> list[dict]:
-    spec = TAGS[tag]
-    sl = _slots(rng)
-    opening = rng.choice(GREETINGS) + rng.choice(spec["open"]).format(**sl) + rng.choice(CLOSINGS)
+@dataclass(frozen=True)
+class LanguagePack:
+    """What a demo language brings: its tags (description, fees flag, confusable tags, openings,
+    follow-ups, operator answers), the phrases around them and the slot filler (PII included)."""
+    tags: dict[str, dict]
+    generic_openers: list[str]
+    greetings: list[str]
+    closings: list[str]
+    op_open: list[str]
+    op_ask: list[str]
+    op_how: list[str]
+    replies: list[str]
+    slots: Callable[[random.Random], dict[str, str]]
+
+
+EN = LanguagePack(TAGS, GENERIC_OPENERS, GREETINGS, CLOSINGS, OP_OPEN, OP_ASK,
+                  ["How can I help?", "Sure, what happened?", "Of course. Can you describe the issue?"],
+                  ["my number is {phone}", "email is {email}", "card {card}", "ok", "sure, it's {last4}"], _slots)
+
+
+def pack(lang: str) -> LanguagePack:
+    if lang == "en":
+        return EN
+    if lang == "ru":
+        from data.demo_ru import RU
+
+        return RU
+    raise ValueError(f"demo language must be 'en' or 'ru', not {lang!r}")
+
+
+def make_dialogue(rng: random.Random, tag: str, lang: LanguagePack = EN) -> list[dict]:
+    spec = lang.tags[tag]
+    sl = lang.slots(rng)
+    opening = rng.choice(lang.greetings) + rng.choice(spec["open"]).format(**sl) + rng.choice(lang.closings)
     turns = []
     if rng.random() < 0.3:  # the request comes only after a generic opener and the operator's question
-        turns.append({"speaker": "customer", "text": _casing(rng, rng.choice(GENERIC_OPENERS))})
-        turns.append({"speaker": "operator", "text": rng.choice(["How can I help?", "Sure, what happened?",
-                                                                 "Of course. Can you describe the issue?"])})
+        turns.append({"speaker": "customer", "text": _casing(rng, rng.choice(lang.generic_openers))})
+        turns.append({"speaker": "operator", "text": rng.choice(lang.op_how)})
     turns.append({"speaker": "customer", "text": _casing(rng, _typo(rng, opening))})
     n_extra = rng.choice([1, 2, 2, 3])
     for k in range(n_extra):
         if k == 0 or rng.random() < 0.5:
-            turns.append({"speaker": "operator", "text": rng.choice(OP_OPEN) + " " + rng.choice(OP_ASK)})
-        reply = rng.choice(spec["follow"] + ["my number is {phone}", "email is {email}", "card {card}",
-                                             "ok", "sure, it's {last4}"]).format(**sl)
+            turns.append({"speaker": "operator", "text": rng.choice(lang.op_open) + " " + rng.choice(lang.op_ask)})
+        reply = rng.choice(spec["follow"] + lang.replies).format(**sl)
         turns.append({"speaker": "customer", "text": _casing(rng, _typo(rng, reply))})
     if rng.random() < 0.7:
         turns.append({"speaker": "operator", "text": rng.choice(spec["op"]).format(**sl)})
     return turns
 
 
-def _operator_tag(rng: random.Random, tag: str, accuracy: float) -> str | None:
+def _operator_tag(rng: random.Random, tag: str, accuracy: float, tags: dict[str, dict] = TAGS) -> str | None:
     r = rng.random()
     if r < 0.05:
         return None
     if r < 0.05 + accuracy * 0.95:
         return tag
     if rng.random() < 0.7:
-        return rng.choice(TAGS[tag]["confusable"])
-    return rng.choice([t for t in TAGS if t != tag])
+        return rng.choice(tags[tag]["confusable"])
+    return rng.choice([t for t in tags if t != tag])
 
 
 def generate_demo(out_dir: str | Path, n_pool: int = 2400, n_test_per_tag: int = 40, n_dev_per_tag: int = 10,
-                  operator_accuracy: float = 0.8, seed: int = 7, bad_rows: bool = True) -> dict[str, Path]:
-    """Write ``support.db``, ``gold_dev.jsonl``, ``gold_test.jsonl`` and ``tags.csv`` under ``out_dir``."""
-    if n_pool < len(TAGS) * n_dev_per_tag:
+                  operator_accuracy: float = 0.8, seed: int = 7, bad_rows: bool = True, lang: str = "en") -> dict[str, Path]:
+    """Write ``support.db``, ``gold_dev.jsonl``, ``gold_test.jsonl`` and ``tags.csv`` under ``out_dir``, in
+    English (``lang="en"``, retail-bank tags) or Russian (``"ru"``, small-business bank tags, Russian PII)."""
+    lp = pack(lang)
+    if n_pool < len(lp.tags) * n_dev_per_tag:
         raise ValueError(f"n_pool={n_pool} is too small for {n_dev_per_tag} gold_dev tickets per tag "
-                         f"({len(TAGS)} tags): need at least {len(TAGS) * n_dev_per_tag}")
+                         f"({len(lp.tags)} tags): need at least {len(lp.tags) * n_dev_per_tag}")
     rng = random.Random(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tags = list(TAGS)
+    tags = list(lp.tags)
     start = datetime(2026, 1, 1, 8, 0, 0)
     conversations, messages, truth = [], [], {}
     for i in range(n_pool):
@@ -299,17 +331,20 @@ def generate_demo(out_dir: str | Path, n_pool: int = 2400, n_test_per_tag: int =
         cid = f"conv-{i:06d}"
         opened = start + timedelta(minutes=17 * i + rng.randint(0, 16))
         conversations.append((cid, opened.isoformat(), rng.choice(["chat", "email", "app"]),
-                              _operator_tag(rng, tag, operator_accuracy), rng.choice(["retail", "premium", "business"])))
-        for seq, t in enumerate(make_dialogue(rng, tag)):
+                              _operator_tag(rng, tag, operator_accuracy, lp.tags),
+                              rng.choice(["retail", "premium", "business"])))
+        for seq, t in enumerate(make_dialogue(rng, tag, lp)):
             messages.append((cid, seq, t["speaker"], t["text"], (opened + timedelta(minutes=2 * seq)).isoformat()))
         truth[cid] = tag
     if bad_rows:
         last = start + timedelta(minutes=17 * n_pool)
         conversations.append((conversations[3][0], last.isoformat(), "chat", None, "retail"))  # duplicate id
-        conversations.append(("conv-empty", last.isoformat(), "chat", "fee_charged", "retail"))  # no messages
-        conversations.append(("conv-huge", last.isoformat(), "email", "fee_charged", "retail"))
-        messages.append(("conv-huge", 0, "customer", "why was I charged a fee " + "blah " * 6000, last.isoformat()))
-        conversations.append((None, last.isoformat(), "chat", "pin_blocked", "retail"))  # missing id
+        fee_tag = next(t for t in tags if lp.tags[t]["fees"])
+        conversations.append(("conv-empty", last.isoformat(), "chat", fee_tag, "retail"))  # no messages
+        conversations.append(("conv-huge", last.isoformat(), "email", fee_tag, "retail"))
+        messages.append(("conv-huge", 0, "customer", lp.tags[fee_tag]["open"][0].format(**lp.slots(random.Random(0)))
+                         + " " + "blah " * 6000, last.isoformat()))
+        conversations.append((None, last.isoformat(), "chat", tags[2], "retail"))  # missing id
     db = out / "support.db"
     if db.exists():
         db.unlink()
@@ -328,20 +363,20 @@ def generate_demo(out_dir: str | Path, n_pool: int = 2400, n_test_per_tag: int =
     msg_df = pd.DataFrame(messages, columns=["cid", "seq", "speaker", "text", "sent_at"])
     turns_by = {c: [{"speaker": s, "text": t} for s, t in zip(g["speaker"], g["text"])]
                 for c, g in msg_df.groupby("cid", sort=False)}
-    gold_dev = pd.DataFrame({"ticket_id": dev_ids, "turns": [json.dumps(turns_by[c]) for c in dev_ids],
+    gold_dev = pd.DataFrame({"ticket_id": dev_ids, "turns": [json.dumps(turns_by[c], ensure_ascii=lang == "en") for c in dev_ids],
                              "tag": [truth[c] for c in dev_ids]})
     test_rows = []
     for k in range(n_test_per_tag):
         for tag in tags:
             test_rows.append({"ticket_id": f"test-{len(test_rows):06d}",
-                              "turns": json.dumps(make_dialogue(rng, tag)), "tag": tag})
+                              "turns": json.dumps(make_dialogue(rng, tag, lp), ensure_ascii=lang == "en"), "tag": tag})
     gold_test = pd.DataFrame(test_rows)
     paths = {"db": db, "gold_dev": out / "gold_dev.jsonl", "gold_test": out / "gold_test.jsonl",
              "tags": out / "tags.csv"}
     gold_dev.to_json(paths["gold_dev"], orient="records", lines=True, force_ascii=False)
     gold_test.to_json(paths["gold_test"], orient="records", lines=True, force_ascii=False)
-    pd.DataFrame({"tag": tags, "description": [TAGS[t]["description"] for t in tags],
-                  "fees_group": [TAGS[t]["fees"] for t in tags]}).to_csv(paths["tags"], index=False)
+    pd.DataFrame({"tag": tags, "description": [lp.tags[t]["description"] for t in tags],
+                  "fees_group": [lp.tags[t]["fees"] for t in tags]}).to_csv(paths["tags"], index=False)
     return paths
 
 

@@ -45,6 +45,7 @@ class RoundContext:
     budget: dict = field(default_factory=dict)  # what the run may still spend: tokens, cost_usd (absent = no cap)
     pool_emb: np.ndarray | None = None  # encoder embeddings of ``pool`` rows (for exemplar mining; never sent out)
     dev_emb: np.ndarray | None = None   # encoder embeddings of ``dev_gate`` rows
+    language: str = "English"           # the tickets' language; the prompts ask for LFs in it
 
 
     def budget_left(self, spent: dict) -> str | None:

@@ -57,7 +57,7 @@ def split_dev(tags: np.ndarray, seed: int) -> np.ndarray:
 
 def run_loop(ds, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray, proposer: Proposer, gate_cfg: GateConfig,
              loop_cfg: LoopConfig, train_eval: Callable, initial: list[LFSpec] = (),
-             out_dir: Path | None = None, seed: int = 0) -> LoopResult:
+             out_dir: Path | None = None, seed: int = 0, language: str = "English") -> LoopResult:
     """``train_eval(weak_labels, gate_mask)`` -> (pred on dev, proba on pool) from weak labels only; ``seed``
     draws the gating / selection split of gold_dev."""
     t0 = time.perf_counter()
@@ -110,7 +110,7 @@ def run_loop(ds, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray
             stop_reason = "token or cost budget"
             break
         ctx = build_context(r + 1, ds, dev_gate, gate_mask, pred_dev, wl, descriptions, loop_cfg)
-        ctx.pool_emb, ctx.dev_emb = pool_emb, dev_emb[gate_mask]
+        ctx.pool_emb, ctx.dev_emb, ctx.language = pool_emb, dev_emb[gate_mask], language
         ctx.rejected_ids = {x["id"] for x in rejected}
         ctx.rejected = list(rejected)
         ctx.budget = {"tokens": loop_cfg.max_tokens - tokens, "cost_usd": loop_cfg.max_cost_usd - cost}

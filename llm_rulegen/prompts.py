@@ -111,5 +111,10 @@ def build_messages(ctx: RoundContext, tags: list[str], n_examples: int, n_errors
     name = "revision" if has_rules and ctx.round > 1 else "cold_start"
     blocks = "\n\n".join(tag_block(ctx, t, n_examples, n_errors) for t in tags)
     user = template(name).substitute(round=ctx.round, max_new=ctx.max_new_per_tag, tag_blocks=blocks)
-    return [{"role": "system", "content": template("system").template},
+    system = template("system").template
+    if ctx.language and ctx.language.lower() not in ("english", "en"):  # English prompts stay byte-identical
+        system += (f"\n\nThe tickets are in {ctx.language}. Write keyword phrases and regexes in {ctx.language}, "
+                   "as the customers write them. Regexes run on RE2: \\w, \\d and \\b are ASCII-only, so write "
+                   "\\p{L} for a letter of any script and never put \\b next to a non-ASCII letter.")
+    return [{"role": "system", "content": system},
             {"role": "user", "content": mask_pii(user)}]

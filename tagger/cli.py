@@ -314,11 +314,15 @@ def report(run_dir: Path = typer.Argument(..., help="a run directory")):
 @app.command("demo-data")
 def demo_data(out_dir: Path = typer.Argument(Path("workspace/demo"), help="folder for support.db and gold files"),
               n_pool: int = typer.Option(2400, help="tickets in the support database"),
-              seed: int = typer.Option(7)):
+              seed: int = typer.Option(7),
+              lang: str = typer.Option("en", help="en: a retail bank in English; ru: a small-business bank in Russian")):
     """Generate the seeded demo support database (SQLite) and gold/tag files."""
     from data.demo import generate_demo
 
-    paths = generate_demo(out_dir, n_pool=n_pool, seed=seed)
+    try:
+        paths = generate_demo(out_dir, n_pool=n_pool, seed=seed, lang=lang)
+    except ValueError as e:
+        _fail(str(e))
     for k, p in paths.items():
         typer.echo(f"{k}: {p}")
 

@@ -43,6 +43,8 @@ class DemoGenerateConfig(_Strict):
     n_test_per_tag: int = Field(40, ge=1)
     n_dev_per_tag: int = Field(10, ge=2)
     seed: int = 7
+    lang: Literal["en", "ru"] = Field("en", description="en: a retail bank in English; ru: a small-business bank "
+                                      "in Russian, with Russian PII")
 
 
 class DatasetConfig(_Strict):
@@ -52,6 +54,8 @@ class DatasetConfig(_Strict):
     tags: str
     use_operator_tags: bool = True
     generate_demo: DemoGenerateConfig | None = None
+    language: str = Field("English", description="the tickets' language: the LLM prompts ask for LFs in it, and a "
+                          "run warns when it is not English but the encoder is the packaged (English) MiniLM")
 
 
 class IngestConfig(_Strict):

@@ -49,7 +49,7 @@ def ensure_demo_data(cfg: RunConfig) -> None:
 
     log.info("generating demo support database in %s", g.out_dir)
     generate_demo(g.out_dir, n_pool=g.n_pool, n_test_per_tag=g.n_test_per_tag, n_dev_per_tag=g.n_dev_per_tag,
-                  seed=g.seed)
+                  seed=g.seed, lang=g.lang)
 
 
 def _known_tags_only(g: pd.DataFrame, q: pd.DataFrame, path, known: set) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -80,6 +80,23 @@ def make_encoder(cfg: RunConfig, progress: bool = False) -> Encoder:
                    progress=progress, pooling=em.encoder.pooling)
 
 
+def warn_english_encoder(cfg: RunConfig, ds: Dataset) -> None:
+    """Say plainly when tickets are not in English but the encoder is the packaged, English, MiniLM."""
+    if cfg.end_model.encoder.path:
+        return
+    text = "".join(ds.pool["text"].head(500))
+    letters = sum(c.isalpha() for c in text)
+    latin = sum(c.isascii() and c.isalpha() for c in text)
+    language = cfg.dataset.language
+    if language.lower() in ("english", "en") and (not letters or latin / letters > 0.5):
+        return
+    what = language if language.lower() not in ("english", "en") else "mostly non-Latin"
+    log.warning("the tickets are %s, but the encoder is the packaged MiniLM-L6, an English model; set "
+                "end_model.encoder.path to a local encoder directory for that language (README: 'Tickets in "
+                "another language')", what)
+    ds.ingest_report["encoder_warning"] = "non-English tickets with the English MiniLM-L6 encoder"
+
+
 def refine_step(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb, dev_emb, run_dir: Path):
     """The refinement loop when enabled: ``(generated LFs the run uses, refinement record, gate mask)``."""
     if not cfg.refine.enabled:
@@ -208,6 +225,7 @@ def _run(cfg: RunConfig, run_dir: Path, progress: bool) -> None:
     log.info("ingest: %s", json.dumps(ds.ingest_report))
     lap("ingest")
 
+    warn_english_encoder(cfg, ds)
     encoder = make_encoder(cfg, progress)
     pool_emb, dev_emb = encoder(ds.pool["text"].tolist()), encoder(ds.gold_dev["text"].tolist())
     lap("embed")

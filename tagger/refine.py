@@ -55,7 +55,8 @@ def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarr
     gate_cfg = r.gate.model_copy(update={"accept_status": "active" if r.mode == "auto" else "proposed"})
     proposer = make_proposer(cfg)
     log.info("refinement loop with the %s proposer (%s)", proposer.name, proposer.model)
-    return run_loop(ds, labeler, pool_emb, dev_emb, proposer, gate_cfg, r, train_eval, out_dir=out_dir, seed=cfg.seed)
+    return run_loop(ds, labeler, pool_emb, dev_emb, proposer, gate_cfg, r, train_eval, out_dir=out_dir, seed=cfg.seed,
+                    language=cfg.dataset.language)
 
 
 def run_refine(cfg: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
