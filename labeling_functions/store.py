@@ -114,6 +114,28 @@ class LFStore:
             self._write_tag(tag, by_tag[tag])
         return added
 
+    def retag(self, old: str, new: str, by: str, reason: str) -> int:
+        """Move every LF of tag ``old`` to tag ``new`` (a renamed or merged tag): ids kept, the move recorded
+        in each LF's history, ``old``'s file removed. Returns how many LFs moved."""
+        with self.locked():
+            specs = self.all()
+            moving = [s for s in specs if s.tag == old]
+            if not moving:
+                return 0
+            self._check_writable(old)
+            self._check_writable(new)
+            own = self.root / _file_name(old)
+            in_file = {s.id for s in load_specs(own)} if own.exists() else set()
+            if {s.id for s in moving} - in_file:
+                raise LifecycleError(f"some LFs of tag {old!r} live outside {own}; move them there first")
+            at = time.strftime("%Y-%m-%dT%H:%M:%S")
+            moved = [s.model_copy(update={"tag": new, "provenance": {**s.provenance, "history": [
+                *s.provenance.get("history", []), {"from": s.status, "to": s.status, "by": by, "at": at,
+                                                   "reason": reason, "tag": f"{old} -> {new}"}]}}) for s in moving]
+            self._write_tag(new, [s for s in specs if s.tag == new] + moved)
+            (self.root / _file_name(old)).unlink(missing_ok=True)
+            return len(moved)
+
     def set_status(self, lf_id: str, status: str, by: str, reason: str) -> LFSpec:
         with self.locked():
             return self._set_status(lf_id, status, by, reason)

@@ -96,7 +96,7 @@ def write_summary(run_dir: Path, metrics: dict, results: dict) -> None:
     if ref:
         lines += ["", "## Refinement rounds (gold_dev split: gate / select halves)", "",
                   rounds_table(ref["rounds"], ref["best_round"], ref["stop_reason"])]
-    lines += ["", "Plots: `per_tag_f1.png`, `confusion_top.png`."]
+    lines += ["", "Plots: `per_tag_f1.png`, `confusion_top.png`; everything, explained, in `report.html`."]
     lines += ["", "## Ingest", "", "```", json.dumps(metrics["ingest"], indent=2), "```", "",
               "## Timings (s)", "", "```", json.dumps(metrics["timings_s"], indent=2), "```"]
     atomic_write_text(run_dir / "summary.md", "\n".join(lines) + "\n")
