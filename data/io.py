@@ -264,16 +264,17 @@ def load_tags(path: str | Path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+def write_table(df: pd.DataFrame, path: str | Path, bom: bool = False) -> Path:
     """Write a DataFrame as CSV, JSONL or Parquet by the file suffix, atomically (a killed writer leaves
-    the previous file, never a part)."""
+    the previous file, never a part). Text is UTF-8; ``bom`` starts a CSV with a byte-order mark, so that
+    Excel opens Cyrillic text correctly."""
     from data.atomic import atomic_path
 
     path = Path(path)
     fmt = file_format(path)
     with atomic_path(path) as tmp:
         if fmt == "csv":
-            df.to_csv(tmp, index=False)
+            df.to_csv(tmp, index=False, encoding="utf-8-sig" if bom else "utf-8")
         elif fmt == "jsonl":
             df.to_json(tmp, orient="records", lines=True, force_ascii=False)
         else:

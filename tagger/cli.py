@@ -137,6 +137,7 @@ def tag(input: Path = typer.Argument(..., help="tickets: .csv, .jsonl or .parque
         model: Path = typer.Option(..., "--model", help="a model directory from a run (RUN_DIR/model)"),
         batch_size: int = typer.Option(64, help="tickets per encoder batch"),
         precision: str = typer.Option("int8", help="int8 (fast path, default) or fp32 encoder"),
+        bom: bool = typer.Option(False, "--bom", help="start CSV output with a UTF-8 byte-order mark (for Excel)"),
         quiet: bool = typer.Option(False, "--quiet", help="only warnings and errors: no progress, no step lines")):
     """Tag a file of tickets with a trained model."""
     _setup_logging(False, quiet)
@@ -146,7 +147,8 @@ def tag(input: Path = typer.Argument(..., help="tickets: .csv, .jsonl or .parque
 
     t0 = time.perf_counter()
     try:
-        out, q, qpath = tag_file(model, input, output, batch_size=batch_size, progress=not quiet, precision=precision)
+        out, q, qpath = tag_file(model, input, output, batch_size=batch_size, progress=not quiet, precision=precision,
+                                 bom=bom)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     secs = time.perf_counter() - t0

@@ -35,14 +35,16 @@ DEFAULT_PRECISION = "int8"  # the fast path (models/int8.py); benchmarks/run.py 
 
 
 def tag_file(model_dir: str | Path, source: Source, output: str | Path, batch_size: int = 64,
-             progress: bool = False, precision: str = DEFAULT_PRECISION) -> tuple[pd.DataFrame, pd.DataFrame, Path | None]:
-    """Tag a file (or SQL source) and write the tags; quarantined rows go to ``OUTPUT.quarantine.csv``."""
+             progress: bool = False, precision: str = DEFAULT_PRECISION,
+             bom: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, Path | None]:
+    """Tag a file (or SQL source) and write the tags; quarantined rows go to ``OUTPUT.quarantine.csv``
+    (``bom``: CSVs start with a UTF-8 byte-order mark, for Excel)."""
     model = TaggerModel.load(model_dir, precision=precision)
     tickets, quarantine = load_tickets(source, model_limits(model))
     out = tag_frame(model, tickets, batch_size, progress)
-    write_table(out, output)
+    write_table(out, output, bom=bom)
     qpath = None
     if len(quarantine):
         qpath = Path(str(output) + ".quarantine.csv")
-        write_table(quarantine, qpath)
+        write_table(quarantine, qpath, bom=bom)
     return out, quarantine, qpath

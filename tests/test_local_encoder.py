@@ -69,11 +69,13 @@ def test_a_local_encoder_runs_the_pipeline_and_tagging(tmp_path):
     for precision in ("int8", "fp32"):
         out = tmp_path / f"tags-{precision}.csv"
         r = subprocess.run([sys.executable, "-m", "tagger.cli", "tag", str(tickets), str(out), "--model",
-                            str(run_dir / "model"), "--precision", precision, "--quiet"],
+                            str(run_dir / "model"), "--precision", precision, "--quiet"]
+                           + (["--bom"] if precision == "fp32" else []),
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
         tags = pd.read_csv(out)
         assert len(tags) == len(RUSSIAN) and tags["tag"].isin(info["tags"]).all()
+        assert out.read_bytes().startswith(b"\xef\xbb\xbf") == (precision == "fp32")  # --bom: for Excel
 
 
 def test_a_missing_encoder_directory_is_a_clear_error(tmp_path):
