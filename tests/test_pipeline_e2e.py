@@ -122,6 +122,13 @@ def test_bad_config_and_bad_model_dir_fail_clearly(tmp_path):
     assert r.returncode == 2 and "dataset.gold_dev" in r.stderr
     r = tagger("tag", "--model", str(tmp_path), str(bad), str(tmp_path / "o.csv"))
     assert r.returncode == 2 and "not a tagger model directory" in r.stderr
+    # a run that fails before writing anything leaves no empty run folder behind
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(f"name: gone\noutput_dir: {tmp_path}/runs\ndataset: {{pool: {tmp_path}/no.csv, "
+                       f"gold_dev: {tmp_path}/no.csv, gold_test: {tmp_path}/no.csv, tags: {tmp_path}/no.csv}}\n")
+    r = tagger("run", str(missing))
+    assert r.returncode == 2 and "no.csv" in r.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_finetune_mode_end_to_end(tmp_path):
