@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.pii import mask_pii
-from tests.pii_battery import evaluate, leftovers, table
+from tests.pii_battery import CASES, PLAIN, evaluate, leftovers, table
 
 TOKENS = {
     "digits": lambda n: "4" * n,
@@ -42,6 +42,20 @@ def timing_table(sizes: tuple[int, ...] = (20_000, 200_000), repeat: int = 3) ->
     return "\n".join(lines)
 
 
+def language_table(rep) -> str:
+    """The same battery split by language: PII cases masked with the right type, plain sentences changed."""
+    missed = {id(c) for c, _ in rep.misses}
+    over = {s for s, _ in rep.over_masked}
+    lines = ["| language | PII cases | typed and masked | recall | plain sentences | changed |", "|---|---:|---:|---:|---:|---:|"]
+    for lang in ("en", "ru"):
+        cases = [c for c in CASES if c.lang == lang]
+        ok = sum(id(c) not in missed for c in cases)
+        plain = [s for s in PLAIN if any("а" <= ch <= "я" or ch == "ё" for ch in s.lower()) == (lang == "ru")]
+        lines.append(f"| {lang} | {len(cases)} | {ok} | {ok / max(len(cases), 1):.3f} | {len(plain)} | "
+                     f"{sum(s in over for s in plain)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-time", action="store_true", help="skip the timing table")
@@ -52,6 +66,8 @@ def main() -> None:
         print(f"MISS {case.kind}: {case.sentence!r} -> {out!r} (left: {leftovers(case, out)})")
     for sentence, out in rep.over_masked:
         print(f"OVER-MASKED: {sentence!r} -> {out!r}")
+    print()
+    print(language_table(rep))
     if not args.no_time:
         print()
         print(timing_table())
