@@ -41,6 +41,12 @@ def load_encoder(path: str | Path | None = None):
     from transformers import AutoModel, AutoTokenizer
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    try:  # transformers' own "Loading weights" bar is noise in a run's log (and ignores --quiet)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
     path = Path(path) if path else package_model_path()
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True)
