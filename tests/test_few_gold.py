@@ -43,17 +43,34 @@ def test_one_to_three_gold_tickets_per_tag_and_a_tag_with_none(tmp_path_factory)
     run_dir, m, tags = _run(tmp_path_factory.mktemp("a"), demo, per_tag[:12])
     sel = m["selection"]
     # the loop's gating half takes 1 of 1, 1 of 2 and 2 of 3 tickets per tag: 7 are left to score
-    assert m["refinement"]["split"]["select_tickets"] == 7 and 4 <= sel["scored_tickets"] <= 7
-    k = sel["scored_tickets"] // 2  # each fold scores at least 2 tickets
-    assert sel["folds"] == k and f"{k} folds instead of 5" in sel["note"]
-    assert f"{k} folds instead of 5" in (run_dir / "summary.md").read_text()
-    assert len(sel["table"]) >= 2 and all(len(r["folds"]) == k for r in sel["table"])
+    assert m["refinement"]["split"]["select_tickets"] == 7
+    # all 21 are scored when no generated LF reaches the run, at most the 7 unseen ones when some does
+    scored = sel["scored_tickets"]
+    assert scored == 21 or scored <= 7, scored
+    k = min(5, scored // 2) if scored >= 4 else 0  # each fold scores at least 2 tickets
+    assert sel["folds"] == k
+    if 0 < k < 5:
+        assert f"{k} folds instead of 5" in sel["note"] and f"{k} folds instead of 5" in (run_dir / "summary.md").read_text()
+    if k:
+        assert len(sel["table"]) >= 2 and all(len(r["folds"]) == k for r in sel["table"])
     assert m["test"]["model"]["n"] > 0 and (run_dir / "model").is_dir()
 
-    # one ticket per tag: every one gates, nothing is left to compare recipes or rounds on
-    run_dir, m, _ = _run(tmp_path_factory.mktemp("b"), demo, [1] * 12)
+    # one ticket for each of 3 tags, none for the rest: every one gates, nothing is left to compare recipes
+    # (3 tickets cannot make two folds of 2) or rounds on
+    run_dir, m, _ = _run(tmp_path_factory.mktemp("b"), demo, [1] * 3 + [0] * 9)
     sel = m["selection"]
     assert sel["folds"] == 0 and sel["table"] == [] and "no CV" in sel["note"]
     assert sel["chosen"]["name"] == "weak+dev_w1+self_train"
     assert m["refinement"]["split"]["rounds_scored_on"].startswith("gating half")
     assert "no CV" in (run_dir / "summary.md").read_text()
+
+
+def test_cv_uses_the_folds_its_unseen_tickets_allow():
+    from tagger.select import cv_folds
+
+    assert cv_folds(5, 21) == (5, "")
+    k, why = cv_folds(5, 7)
+    assert k == 3 and why == "3 folds instead of 5: only 7 gold_dev tickets to score"
+    k, why = cv_folds(5, 3)
+    assert k == 0 and "only 3 gold_dev tickets" in why and "holdout: all" in why
+
