@@ -87,10 +87,8 @@ def add_tag(files: TagFiles, name: str, description: str, examples: str | Path, 
     taken = set(ex["ticket_id"]) & set().union(*(set(_read_gold(p)["ticket_id"].astype(str)) for p in files.gold))
     if taken:
         raise TagError(f"{src}: tickets {sorted(taken)[:5]} are already gold; an example can carry one tag only")
-    cols = [c for c in dev.columns if c in ex.columns] or list(ex.columns)
-    missing = {"ticket_id", "tag"} - set(cols)
-    cols += sorted(missing)
-    write_table(pd.concat([dev, ex[[c for c in cols if c in ex.columns]]], ignore_index=True), dev_path)
+    keep = [c for c in ex.columns if c in {"ticket_id", "text", "turns", "tag"} or c in dev.columns]
+    write_table(pd.concat([dev, ex[keep]], ignore_index=True), dev_path)  # a row has text or turns, either works
     row = {"tag": name, "description": description.strip()}
     if "fees_group" in table:
         row["fees_group"] = fees

@@ -90,3 +90,22 @@ def test_bad_tag_requests_are_refused_by_name_and_change_nothing(tmp_path):
     assert r.returncode == 2 and "unknown tag 'nope'" in r.stderr
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before
     assert {s.tag for s in LFStore(store).all()} == {"fee", "card"}
+
+
+def test_examples_with_text_join_a_gold_file_of_dialogues(tmp_path):
+    """gold_dev rows hold dialogue turns (JSONL), the new tag's examples plain text: both load."""
+    import json
+
+    from data.io import load_tickets
+    from tagger.tags import TagFiles, add_tag
+
+    d = tmp_path
+    pd.DataFrame({"tag": ["fee"], "description": ["a fee"]}).to_csv(d / "tags.csv", index=False)
+    turns = json.dumps([{"speaker": "customer", "text": "why a fee"}])
+    pd.DataFrame({"ticket_id": ["d1"], "turns": [turns], "tag": ["fee"]}).to_json(d / "dev.jsonl", orient="records",
+                                                                                  lines=True)
+    pd.DataFrame({"ticket_id": ["n1"], "text": ["my card is lost"]}).to_csv(d / "ex.csv", index=False)
+    add_tag(TagFiles(d / "tags.csv", [d / "dev.jsonl", d / "test.jsonl"]), "card", "a card", d / "ex.csv")
+    dev, bad = load_tickets(d / "dev.jsonl", label_column="tag")
+    assert bad.empty and dict(zip(dev["ticket_id"], dev["tag"])) == {"d1": "fee", "n1": "card"}
+    assert dev.set_index("ticket_id").loc["n1", "text"] == "my card is lost"
