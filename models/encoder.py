@@ -131,6 +131,7 @@ class Encoder:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         self.pooling = pooling
+        self._id = encoder_id(self.path)  # once: the folder is listed and stat'ed here, not on every call
         self.max_length, self.batch_size, self.progress = max_length, batch_size, progress
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._tm = None
@@ -142,7 +143,7 @@ class Encoder:
         return self._tm
 
     def _key(self, texts: Sequence[str]) -> str:
-        h = hashlib.sha256(f"{encoder_id(self.path)}|{self.pooling}|{self.max_length}|{EMBEDDING_SCHEME}|".encode())
+        h = hashlib.sha256(f"{self._id}|{self.pooling}|{self.max_length}|{EMBEDDING_SCHEME}|".encode())
         for t in texts:
             h.update(t.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")
