@@ -1,6 +1,7 @@
 """Labeling functions as data.
 
 - :mod:`labeling_functions.spec`     declarative LF specs (keyword, regex, exemplar, neighbor, metadata), YAML I/O
+- :mod:`labeling_functions.regex`    the RE2 engine for regex LFs and the gate that refuses unsafe or unsupported patterns
 - :mod:`labeling_functions.apply`    fast vectorized applier -> label matrix; compile to snorkel LFs
 - :mod:`labeling_functions.prefilter` the applier's exact literal prefilter
 - :mod:`labeling_functions.analysis` coverage / overlap / conflict / dev precision per LF

@@ -19,7 +19,8 @@ import pandas as pd
 from labeling_functions import ABSTAIN
 from labeling_functions.prefilter import (ANY_TEXT, ASCII_TEXT, COMMON, COMMON_TEXT, TextIndex, keyword_clauses,
                                           phrase_literals, required_literals, text_tier)
-from labeling_functions.spec import LFSpec, LinearRegex, compiled_regex, to_utf8
+from labeling_functions.regex import LinearRegex, compiled_regex, to_utf8
+from labeling_functions.spec import LFSpec
 
 Embedder = Callable[[list[str]], np.ndarray]
 NEIGHBOR_CHUNK = 2048

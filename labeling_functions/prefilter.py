@@ -2,7 +2,7 @@
 
 Most LF patterns can only match a text that contains certain literal words ("card", "карта").
 :func:`required_literals` reads them off the parsed regex (Python's parser over
-:func:`labeling_functions.spec.python_view`, which maps RE2-only syntax onto equivalent classes) as a
+:func:`labeling_functions.regex.python_view`, which maps RE2-only syntax onto equivalent classes) as a
 conjunction of clauses, each clause a set of alternatives; :func:`keyword_clauses` reads them off
 keyword phrases. :class:`TextIndex` tokenizes every ticket once and answers "which rows contain one
 of these literals" from an inverted index, so RE2 only runs on the candidate rows. The prefilter is
@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from labeling_functions.spec import python_parse, to_utf8
+from labeling_functions.regex import python_parse, to_utf8
 
 try:  # Python 3.11+
     import re._constants as C  # type: ignore[import-not-found]

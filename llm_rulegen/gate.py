@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from labeling_functions import ABSTAIN
 from labeling_functions.apply import apply_lfs, compile_lfs
-from labeling_functions.spec import LFSpec, RegexSyntaxError, UnsafeRegex, UnsupportedRegex, check_regex
+from labeling_functions.regex import RegexSyntaxError, UnsafeRegex, UnsupportedRegex, check_regex
+from labeling_functions.spec import LFSpec
 from llm_rulegen.settings import GateConfig
 
 

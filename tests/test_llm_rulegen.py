@@ -136,7 +136,7 @@ def test_gate_rejects_bad_specs_and_never_executes_them():
 def test_catastrophic_regex_is_rejected_fast():
     import time
 
-    from labeling_functions.spec import UnsafeRegex, check_regex
+    from labeling_functions.regex import UnsafeRegex, check_regex
 
     t = time.perf_counter()
     for p in [r"(a+)+$", r"(\w*)*x", r"(a|aa)+b", r"(x+x+)+y", r"(.*a){20}"]:

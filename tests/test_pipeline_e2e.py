@@ -84,7 +84,7 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
 
 
 def test_report_renders_every_section(tiny_run):
-    from tagger.report import SECTIONS
+    from tagger.report_text import SECTIONS
 
     _, run_dir, _ = tiny_run
     (run_dir / "report.html").unlink()

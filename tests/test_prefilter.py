@@ -10,7 +10,8 @@ import re2
 from labeling_functions.apply import SPACE, apply_lfs, compile_lfs
 from labeling_functions.prefilter import (BMP, FOLD, TOKEN, TextIndex, keyword_clauses, normalize,
                                           required_literals)
-from labeling_functions.spec import LFSpec, LinearRegex
+from labeling_functions.regex import LinearRegex
+from labeling_functions.spec import LFSpec
 
 WORDS = ["card", "Card", "CARD", "cards", "lost", "stolen", "top", "top-up", "topup", "top up", "refund",
          "refunded", "pending", "ſtolen", "\u212aard", "İban", "ıban", "iban", "transfer", "exchange_rate",

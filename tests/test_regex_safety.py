@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from labeling_functions.apply import apply_lfs, compile_lfs, to_snorkel_lfs
-from labeling_functions.spec import (LFSpec, LinearRegex, RegexSyntaxError, UnsafeRegex, UnsupportedRegex,
-                                     check_regex)
+from labeling_functions.regex import LinearRegex, RegexSyntaxError, UnsafeRegex, UnsupportedRegex, check_regex
+from labeling_functions.spec import LFSpec
 from llm_rulegen.gate import GateConfig, gate_lfs
 
 LONG_TICKET = ("hello my card number 1234 5678 was stolen at the bar yesterday and the app says pending " * 1200

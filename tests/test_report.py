@@ -158,7 +158,7 @@ def report(tmp_path_factory):
 
 
 def test_every_section_escaping_and_self_contained(report):
-    from tagger.report import SECTIONS
+    from tagger.report_text import SECTIONS
 
     d, page = report
     for s in SECTIONS:
