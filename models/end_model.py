@@ -56,8 +56,11 @@ def soft_cross_entropy(logits, targets, weights=None):
 
 
 def train_head(X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None, l2: float = 1e-5,
-               max_iter: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fit a linear softmax head on soft labels ``Y`` (rows sum to 1). Returns ``(W (k,d), b (k,))``."""
+               max_iter: int = 500, seed: int = 0,
+               init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fit a linear softmax head on soft labels ``Y`` (rows sum to 1). Returns ``(W (k,d), b (k,))``.
+    ``init`` warm-starts L-BFGS from an earlier ``(W, b)`` (the loss is convex, so only the number of
+    iterations to the same optimum changes)."""
     import torch
 
     torch.manual_seed(seed)
@@ -65,8 +68,11 @@ def train_head(X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None, 
     Yt = torch.as_tensor(Y, dtype=torch.float32)
     wt = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
     k, d = Y.shape[1], X.shape[1]
-    W = torch.zeros(k, d, requires_grad=True)
-    b = torch.zeros(k, requires_grad=True)
+    if init is None:
+        W, b = torch.zeros(k, d, requires_grad=True), torch.zeros(k, requires_grad=True)
+    else:
+        W = torch.tensor(np.asarray(init[0], dtype=np.float32), requires_grad=True)
+        b = torch.tensor(np.asarray(init[1], dtype=np.float32), requires_grad=True)
     opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-6,
                             tolerance_change=1e-9, line_search_fn="strong_wolfe")
 

@@ -118,6 +118,13 @@ class SelectConfig(_Strict):
                                    "tag's logit, in the pseudo-labels and at prediction (the model carries the LFs)")
     self_train_min_unlabeled: float = Field(0.05, ge=0, le=1, description="skip self-training variants of weak recipes "
                                             "when less than this share of the pool has no weak label")
+    pool_sample: int | None = Field(
+        20000, gt=0, description="recipe CV and the refinement loop's per-round model train on a seeded sample of at "
+        "most this many pool tickets (the final model and the baselines train on the whole pool); empty: the whole pool")
+    drop_after: int = Field(2, ge=1, description="racing: after this many folds, and after each later one, drop the "
+                            "recipes whose mean fold score so far trails the best by more than drop_margin")
+    drop_margin: float | None = Field(0.03, ge=0, description="macro-F1 behind the best mean (over the same folds) at "
+                                      "which a recipe stops being cross-validated; empty: every recipe runs every fold")
     features: list[Literal["embedding", "embedding+char"]] = Field(
         ["embedding", "embedding+char"], min_length=1,
         description="head feature sets to try with every recipe; embedding+char (frozen mode only) appends the "

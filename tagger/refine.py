@@ -18,6 +18,7 @@ from llm_rulegen.miner import MinerProposer
 from models.end_model import head_proba, train_head
 from tagger.config import RunConfig
 from tagger.dataset import Dataset, load_dataset, weak_labeler
+from tagger.select import pool_sample_rows
 
 log = logging.getLogger("tagger.refine")
 
@@ -46,9 +47,12 @@ def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarr
     head_kw = {"l2": cfg.end_model.head.l2, "max_iter": cfg.end_model.head.max_iter, "seed": cfg.seed}
     dev_ids = ds.gold_dev["ticket_id"]
 
+    sample = np.zeros(len(ds.pool), dtype=bool)  # as recipe CV: at most end_model.select.pool_sample tickets
+    sample[pool_sample_rows(len(ds.pool), cfg.end_model.select.pool_sample, cfg.seed)] = True
+
     def train_eval(wl, gate_mask):
         # weak labels only: no gold label reaches the per-round model; selection-half tickets are left out
-        keep = covered(wl.L) & ~ds.pool["ticket_id"].isin(dev_ids[~gate_mask]).to_numpy()
+        keep = sample & covered(wl.L) & ~ds.pool["ticket_id"].isin(dev_ids[~gate_mask]).to_numpy()
         W, b = train_head(pool_emb[keep], wl.proba[keep].astype(np.float32), **head_kw)
         return head_proba(dev_emb, W, b).argmax(1), None
 

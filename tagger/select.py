@@ -156,45 +156,75 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
     if why:
         log.warning("recipe CV: %s", why)
     folds = holdout_folds(y, seen, k, cfg.seed)
+    sel = cfg.end_model.select
+    rows = pool_sample_rows(len(ds.pool), sel.pool_sample, cfg.seed)
+    pool = ds.pool.iloc[rows].reset_index(drop=True)
+    in_dev = pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
     scores = {r["name"]: [] for r in recipes}
     oof = {r["name"]: np.full(len(y), -1, dtype=np.int64) for r in recipes}  # out-of-fold predictions
+    alive = list(recipes)
+    dropped: dict[str, int] = {}  # recipe -> the fold after which racing dropped it
     t0 = time.perf_counter()
-    log.info("recipe CV: %d recipes x %d folds on %d unseen gold_dev tickets", len(recipes), k, int((~seen).sum()))
+    log.info("recipe CV: %d recipes x %d folds on %d unseen gold_dev tickets; heads train on %s pool tickets",
+             len(recipes), k, int((~seen).sum()),
+             f"{len(rows):,} of {len(ds.pool):,}" if len(rows) < len(ds.pool) else f"all {len(rows):,}")
     for f in range(k):
         tr, va = folds != f, folds == f
         wl = labeler(tr, extra_specs=extra)
-        mask = covered(wl.L)
-        votes, dev_votes = tag_votes(wl.L, wl.specs, ds.tags), tag_votes(wl.L_dev, wl.specs, ds.tags)
+        proba, mask = wl.proba[rows], covered(wl.L)[rows]
+        votes, dev_votes = tag_votes(wl.L, wl.specs, ds.tags)[rows], tag_votes(wl.L_dev, wl.specs, ds.tags)
         dev_tr = ds.gold_dev[tr]
         held_out = ds.gold_dev["ticket_id"][va]
         flags: dict[str, np.ndarray] = {}  # per feature set, computed once per fold
-        for r in progress(recipes, f"recipe CV fold {f + 1}/{k} (recipes)", enabled=show_progress):
+        for r in progress(alive, f"recipe CV fold {f + 1}/{k} (recipes)", enabled=show_progress):
             fs = r.get("features", "embedding")
-            pool_X, dev_X = feats[fs]
+            pool_X, dev_X = feats[fs][0][rows], feats[fs][1]
             if r.get("prune") and fs not in flags:
-                cand = mask & ~ds.pool["ticket_id"].isin(held_out).to_numpy()
-                flags[fs] = weak_label_flags(pool_X, wl.proba, cand, head_kw, cfg.end_model.select.prune_folds,
-                                             cfg.seed)
-            keep, _, Y, w = recipe_training_set(r, ds.pool, ds.tags, wl.proba, mask, dev_tr,
-                                                cfg.end_model.min_confidence, exclude_ids=held_out,
-                                                flagged=flags.get(fs))
+                cand = mask & ~pool["ticket_id"].isin(held_out).to_numpy()
+                flags[fs] = weak_label_flags(pool_X, proba, cand, head_kw, sel.prune_folds, cfg.seed)
+            keep, _, Y, w = recipe_training_set(r, pool, ds.tags, proba, mask, dev_tr, cfg.end_model.min_confidence,
+                                                exclude_ids=held_out, flagged=flags.get(fs))
             X = np.vstack([pool_X[keep], dev_X[tr]]) if r["dev_weight"] > 0 else pool_X[keep]
-            unl = ~keep & ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
+            unl = ~keep & ~in_dev
             W, b, _ = fit_recipe_head(r, X, Y, w, pool_X[unl], head_kw, votes[unl])
             pred = lf_boosted(head_proba(dev_X[va], W, b), dev_votes[va], r.get("lf_boost", 0.0)).argmax(1)
             oof[r["name"]][va] = pred
             scores[r["name"]].append(float(f1_score(y[va], pred, average="macro",
                                                     labels=np.unique(y[va]), zero_division=0)))
+        alive, out = race(alive, scores, f + 1, k, sel.drop_after, sel.drop_margin)
+        dropped |= {r["name"]: f + 1 for r in out}
         took = time.perf_counter() - t0
-        log.info("recipe CV: fold %d/%d done (%d recipes), %.0fs elapsed, about %.0fs left", f + 1, k, len(recipes),
-                 took, took / (f + 1) * (k - f - 1))
+        log.info("recipe CV: fold %d/%d done (%d recipes%s), %.0fs elapsed, about %.0fs left", f + 1, k,
+                 len(alive) + len(out), f"; {len(out)} dropped, more than {sel.drop_margin:g} behind" if out else "",
+                 took, took / (f + 1) * (k - f - 1) * len(alive) / max(1, len(alive) + len(out)))
     table = [{"recipe": r["name"], "cv_macro_f1_mean": float(np.mean(scores[r["name"]])),
-              "cv_macro_f1_std": float(np.std(scores[r["name"]])), "folds": scores[r["name"]]} for r in recipes]
-    best = max(range(len(recipes)), key=lambda i: table[i]["cv_macro_f1_mean"])
-    chosen = recipes[best]
+              "cv_macro_f1_std": float(np.std(scores[r["name"]])), "folds": scores[r["name"]],
+              **({"dropped_after_fold": dropped[r["name"]]} if r["name"] in dropped else {})} for r in recipes]
+    chosen = max(alive, key=lambda r: float(np.mean(scores[r["name"]])))  # only recipes that ran every fold
     return {"folds": k, "table": table, "chosen": chosen, "holdout": cfg.end_model.select.holdout,
             "scored_tickets": int((~seen).sum()), "never_scored_seen_tickets": int(seen.sum()),
+            "pool_sample": len(rows), "dropped_recipes": len(dropped),
             "per_tag_cv": per_tag_cv(y[~seen], oof[chosen["name"]][~seen], ds.tags), **({"note": why} if why else {})}
+
+
+def pool_sample_rows(n: int, cap: int | None, seed: int) -> np.ndarray:
+    """The pool rows recipe CV trains on: all of them, or a seeded sample of ``cap`` (in pool order)."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
+
+
+def race(alive: list[dict], scores: dict[str, list[float]], done: int, k: int, after: int,
+         margin: float | None) -> tuple[list[dict], list[dict]]:
+    """Racing (successive elimination): after ``done`` of ``k`` folds, from ``after`` on and before the
+    last, the recipes whose mean over those folds trails the best mean by more than ``margin``.
+    Every recipe has run the same folds, so the comparison is paired. Returns ``(kept, dropped)``."""
+    if margin is None or done < after or done >= k or len(alive) < 2:
+        return alive, []
+    means = {r["name"]: float(np.mean(scores[r["name"]])) for r in alive}
+    best = max(means.values())
+    return ([r for r in alive if means[r["name"]] >= best - margin],
+            [r for r in alive if means[r["name"]] < best - margin])
 
 
 MIN_PER_FOLD = 2  # scored tickets a CV fold needs at the least for its macro-F1 to mean anything

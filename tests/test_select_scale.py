@@ -1,0 +1,73 @@
+"""Recipe selection that scales: a pool sample for the CV heads, racing, warm-started self-training."""
+import json
+
+import numpy as np
+import yaml
+
+from models.end_model import head_proba, soft_cross_entropy, train_head
+from tagger.config import RunConfig
+from tagger.dataset import weak_labeler
+from tagger.select import candidate_recipes, feature_sets, pool_sample_rows, race, select_recipe
+from tests.test_selection_leak import _cfg, _data
+
+
+def test_pool_sample_rows_is_seeded_sorted_and_capped():
+    assert np.array_equal(pool_sample_rows(50, 100, 0), np.arange(50))
+    assert np.array_equal(pool_sample_rows(50, None, 0), np.arange(50))
+    a, b = pool_sample_rows(1000, 100, 3), pool_sample_rows(1000, 100, 3)
+    assert np.array_equal(a, b) and len(np.unique(a)) == 100 and np.all(np.diff(a) > 0)
+    assert not np.array_equal(a, pool_sample_rows(1000, 100, 4))
+
+
+def test_racing_drops_only_clear_losers_between_the_first_folds_and_the_last():
+    recipes = [{"name": n} for n in ("a", "b", "c")]
+    scores = {"a": [0.90, 0.92], "b": [0.89, 0.91], "c": [0.80, 0.85]}
+    assert race(recipes, scores, 1, 5, 2, 0.03) == (recipes, [])  # too early
+    kept, out = race(recipes, scores, 2, 5, 2, 0.03)
+    assert [r["name"] for r in kept] == ["a", "b"] and [r["name"] for r in out] == ["c"]
+    assert race(recipes, scores, 5, 5, 2, 0.03) == (recipes, [])  # the last fold decides by full means
+    assert race(recipes, scores, 2, 5, 2, None) == (recipes, [])  # racing off
+
+
+def _select(tmp_path, **select):
+    cfg = _cfg(tmp_path, "all")
+    raw = json.loads(cfg.model_dump_json())
+    raw["end_model"]["select"].update(select)
+    cfg = RunConfig.model_validate(yaml.safe_load(json.dumps(raw)))
+    ds, pool_emb, dev_emb, _ = _data(tmp_path)
+    labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder=None)
+    recipes = candidate_recipes(cfg)
+    return select_recipe(cfg, ds, labeler, feature_sets(recipes, ds, pool_emb, dev_emb), recipes,
+                         {"l2": 1e-4, "max_iter": 200, "seed": 0}), len(ds.pool)
+
+
+def test_selection_races_and_trains_its_heads_on_a_pool_sample(tmp_path):
+    sel, n_pool = _select(tmp_path, pool_sample=600)
+    assert sel["pool_sample"] == 600 < n_pool
+    rows = {r["recipe"]: r for r in sel["table"]}
+    # with the planted leak scored ("all"), gold_dev alone trails the weak recipe by far more than the margin
+    assert rows["dev_only"]["dropped_after_fold"] == 2 and len(rows["dev_only"]["folds"]) == 2
+    assert "dropped_after_fold" not in rows["weak+dev_w1"] and len(rows["weak+dev_w1"]["folds"]) == 5
+    assert sel["chosen"]["name"] == "weak+dev_w1" and sel["dropped_recipes"] == 1
+    full, _ = _select(tmp_path, pool_sample=None, drop_margin=None)
+    assert full["pool_sample"] == n_pool and full["dropped_recipes"] == 0
+    assert all(len(r["folds"]) == 5 for r in full["table"])
+    assert full["chosen"]["name"] == sel["chosen"]["name"]
+
+
+def test_warm_started_head_reaches_the_same_optimum_in_fewer_steps():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 600)
+    X = (rng.normal(size=(600, 16)) + 1.5 * np.eye(5, 16)[y]).astype(np.float32)
+    Y = np.eye(5, dtype=np.float32)[y]
+    W, b = train_head(X, Y, l2=1e-3, max_iter=500)
+    import torch
+
+    def loss(W, b):
+        z = torch.as_tensor(X @ W.T + b)
+        return float(soft_cross_entropy(z, torch.as_tensor(Y))) + 0.5e-3 * float((W * W).sum())
+
+    cold = train_head(X, Y, l2=1e-3, max_iter=3)
+    warm = train_head(X, Y, l2=1e-3, max_iter=3, init=(W, b))
+    assert loss(*warm) <= loss(W, b) + 1e-5 < loss(*cold) - 1e-3  # 3 steps from the optimum stay there
+    assert (head_proba(X, *warm).argmax(1) == head_proba(X, W, b).argmax(1)).all()
