@@ -57,6 +57,18 @@ STALE_TAGS = Table("ticket_tags_stale", TAGS_META,
                    Column("tagged_at", String(64), primary_key=True),
                    Column("tag", String(200), nullable=False), Column("confidence", Float, nullable=False),
                    Column("needs_review", Boolean, nullable=False), Column("stale_at", String(64), nullable=False))
+# one row per drift-watch window (tagger/drift.py); a rerun for the same window and model replaces its row
+DRIFT_STATS = ("tickets", "abstain_rate", "conflict_rate", "uncovered_by_rules", "needs_review_share",
+               "mean_confidence", "tag_mix_psi", "tag_mix_chi2_p", "confidence_ks", "confidence_ks_p", "domain_auc", "lfs_compared",
+               "lfs_shifted", "lf_shift_share")
+DRIFT_REPORTS = Table("drift_reports", TAGS_META,
+                      Column("window_start", String(32), primary_key=True),
+                      Column("reference_start", String(32), primary_key=True),
+                      Column("window", String(16), primary_key=True),
+                      Column("model_version", String(64), primary_key=True),
+                      *[Column(c, Float) for c in DRIFT_STATS],
+                      Column("alert", Boolean, nullable=False), Column("alerts", Text), Column("top_shifted", Text),
+                      Column("computed_at", String(64), nullable=False))
 _CONTENT = ("text", "turns", "operator_tag", "created_at", "metadata")  # what makes a re-sent ticket an update
 
 _ENGINES: dict[str, object] = {}
@@ -249,10 +261,31 @@ def workspace_source(workspace_url: str) -> dict:
     return {"url": workspace_url, "table": "tickets"}
 
 
-def tickets_frame(workspace_url: str, ids: list[str] | None = None) -> pd.DataFrame:
-    q = select(TICKETS.c.ticket_id, TICKETS.c.text)
+def tickets_frame(workspace_url: str, ids: list[str] | None = None,
+                  columns: tuple[str, ...] = ("ticket_id", "text")) -> pd.DataFrame:
+    """The workspace's tickets (those of ``ids``, or all), with ``columns`` of the tickets table."""
+    q = select(*[TICKETS.c[c] for c in columns])
     if ids is not None:
         q = q.where(TICKETS.c.ticket_id.in_(ids))
     with engine(workspace_url).connect() as conn:
-        return pd.DataFrame(conn.execute(q).fetchall(), columns=["ticket_id", "text"])
+        return pd.DataFrame(conn.execute(q).fetchall(), columns=list(columns))
 
+
+def store_drift_reports(url: str, rows: list[dict], model_version: str) -> int:
+    """Upsert drift-watch rows (``tagger.drift.drift_watch``) into ``drift_reports``; returns the count."""
+    init_target(url)
+    stamp = now()
+    keep = {c.name for c in DRIFT_REPORTS.columns}
+    recs = [{**{k: v for k, v in r.items() if k in keep}, "model_version": model_version, "computed_at": stamp}
+            for r in rows]
+    with engine(url).begin() as conn:
+        upsert(conn, DRIFT_REPORTS, recs)
+    return len(recs)
+
+
+def drift_reports(url: str) -> pd.DataFrame:
+    """Every stored drift-watch row, oldest window first."""
+    init_target(url)
+    with engine(url).connect() as conn:
+        return pd.read_sql(select(DRIFT_REPORTS).order_by(DRIFT_REPORTS.c.window_start, DRIFT_REPORTS.c.computed_at),
+                           conn)

@@ -217,3 +217,35 @@ def plot_rounds(rounds: list[dict], best_round: int | None = None) -> bytes:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return figure_png(fig)
+
+
+DRIFT_PANELS = (("tag_mix_psi", "predicted tag mix (PSI)"), ("domain_auc", "embedding shift (domain AUC)"),
+                ("lf_shift_share", "LFs whose rate halved or doubled"), ("confidence_ks", "confidence shift (KS)"),
+                ("needs_review_share", "share needing review"), ("uncovered_by_rules", "share no rule covers"))
+
+
+def plot_drift(frame: pd.DataFrame, limits: dict[str, float]) -> bytes:
+    """Drift-watch statistics per window (``frame``: one row per window, ``window_start`` and the
+    ``DRIFT_PANELS`` columns, ``alert``), one small panel each, the alert line of each statistic
+    (``limits``) dashed, and alerting windows drawn red."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(10.5, 4.6), sharex=True)
+    x = np.arange(len(frame))
+    red = frame["alert"].astype(bool).to_numpy()
+    for ax, (col, title) in zip(axes.ravel(), DRIFT_PANELS):
+        v = frame[col].astype(float).to_numpy()
+        ax.plot(x, v, color="#1f4e9c", lw=1.4, marker="o", ms=4)
+        ax.scatter(x[red], v[red], color="#c92a2a", s=36, zorder=4)
+        if col in limits:
+            ax.axhline(limits[col], color="#c92a2a", ls="--", lw=1)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7.5)
+        ax.grid(color="#dddddd", lw=0.6, ls=":")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xticks(x)
+        ax.set_xticklabels(frame["window_start"].astype(str), rotation=45, ha="right", fontsize=7.5)
+    fig.suptitle("red dots: windows that raised an alert; dashed: the alert line", fontsize=8.5, color="#555555")
+    fig.tight_layout()
+    return figure_png(fig)

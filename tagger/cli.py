@@ -410,8 +410,10 @@ def demo(config: Path = typer.Option(Path("configs/demo.yaml"), help="the demo c
     typer.echo(str(run_dir))
 
 
+from tagger.cli_drift import drift  # noqa: E402  (tagger drift)
 from tagger.web import serve, users_app  # noqa: E402  (the review app: tagger serve, tagger users)
 
+app.command()(drift)
 app.command()(serve)
 app.add_typer(users_app, name="users")
 

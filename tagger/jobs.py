@@ -3,7 +3,8 @@ of a settings file and a few arguments, returning a small JSON-able report.
 
 Settings (``configs/airflow.yaml``): ``workspace_url``, ``target_url``, ``registry``, ``lf_store``,
 ``run_config``, ``source`` (a SQL source whose queries filter on ``:since`` / ``:until``),
-``drop_folder``, ``shard_size``, ``review_threshold``, ``precision`` (encoder for batch tagging). Relative paths and ``sqlite:///`` URLs
+``drop_folder``, ``shard_size``, ``review_threshold``, ``precision`` (encoder for batch tagging), ``drift``
+(drift watch: windows, reference, thresholds, webhook). Relative paths and ``sqlite:///`` URLs
 resolve against the settings file's folder.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagger.config import SQLSourceConfig, _resolve, _resolve_url, load_config
+from tagger.drift import DriftSettings
 
 
 class JobSettings(BaseModel):
@@ -31,6 +33,7 @@ class JobSettings(BaseModel):
     review_threshold: float = Field(0.5, ge=0, le=1)
     precision: Literal["int8", "fp32"] = "int8"
     refine_batch_dir: str | None = None  # batch (air-gapped) LLM mode of lf_refinement: requests out, replies in
+    drift: DriftSettings = DriftSettings()  # drift watch: windows, reference, alert thresholds, webhook
     settings_path: str | None = None
 
 
@@ -159,3 +162,27 @@ def tag_shard(settings: str, shard: dict) -> dict:
     s = load_settings(settings)
     return _tag(shard["ids"], s.workspace_url, s.target_url, s.registry, shard["model_version"], s.review_threshold,
                 s.precision)
+
+
+def watch_drift(settings: str) -> dict:
+    """drift_watch: the champion and the LFs it was trained with, on every window of the workspace's
+    tickets against the reference window; rows into ``drift_reports`` (target database), the page to
+    ``REGISTRY/drift.html``, alerts logged and POSTed to ``drift.webhook_url`` when set."""
+    from labeling_functions.spec import load_specs
+    from labeling_functions.store import LFStore
+    from models.registry import Registry
+    from data.warehouse import tickets_frame
+    from tagger.drift import run_drift
+
+    s = load_settings(settings)
+    champ = Registry(s.registry).champion()
+    if champ is None:
+        return {"skipped": "no champion yet"}
+    lfs = Path(champ["run_dir"]) / "lfs.yaml"
+    specs = load_specs(lfs) if lfs.exists() else [x for x in LFStore(s.lf_store).all() if x.status == "active"]
+    tickets = tickets_frame(s.workspace_url, columns=("ticket_id", "text", "operator_tag", "created_at", "metadata"))
+    rows = run_drift(tickets, champ["path"], specs, s.drift, champ["version"],
+                     db_url=s.target_url, page=Path(s.registry) / "drift.html", precision=s.precision,
+                     review_threshold=s.review_threshold)
+    return {"windows": len(rows), "model_version": champ["version"],
+            "alerts": {r["window_start"]: r["alerts"] for r in rows if r["alert"]}}
