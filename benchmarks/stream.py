@@ -1,0 +1,161 @@
+"""A time-ordered Banking77 stream: four months of tickets in which tags arrive, the mix shifts and the
+wording changes; and drift watch measured on it.
+
+    python benchmarks/stream.py build [OUT]                 # the stream's files (seeded)
+    python benchmarks/stream.py watch [OUT] [--shuffles 5]  # train on months 1-2, then drift watch on 1-4
+
+The stream (from the shipped ``../shared/benchmarks/banking77`` files, nothing else):
+- months 1 and 2 hold the pool tickets of 70 tags (by operator tag, the only tag the pool has);
+- month 3 brings the tickets whose operator tag is one of the 7 other tags, as new tags; operators are
+  slow to adopt them: in month 3, 50% of those tickets carry no operator tag and 30% an old one;
+- month 4 shifts the mix: 10 old tags are three times as frequent as before;
+- month 4 changes the surface: every ticket starts with an app banner and "card" becomes "NeoCard".
+
+Files: ``stream.csv`` (ticket_id, text, operator_tag, created_at, month), ``tags_m12.csv`` and
+``tags.csv`` (70 and 77 tags), ``gold_dev_m12.csv`` (the 70 old tags' gold_dev; a new tag's 10 examples
+become available only when it is added), ``gold_dev.csv``, and ``gold_test_old.csv`` /
+``gold_test_all.csv`` / ``gold_test_m4.csv`` (the old tags; all tags; all tags in month 4's wording), so each
+point in time is scored on the tags that exist then. gold_test is read only by final scoring.
+
+``watch`` trains the model frozen after month 2 (``tagger run`` on months 1-2 with the old tags and
+their gold_dev), then runs drift watch with the default thresholds on the four months, and on the same
+tickets with their months reshuffled (no drift left), whose alerts are false alarms.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+B77 = ROOT.parent / "shared" / "benchmarks" / "banking77"
+N_NEW, N_SHIFT, SHIFT = 7, 10, 3.0
+BANNER = "[NeoBank app v5] "
+
+
+def new_surface(text: str) -> str:
+    """Month 4's wording: the app banner, and the product renamed."""
+    return BANNER + re.sub(r"\bcard(s?)\b", r"NeoCard\1", text, flags=re.IGNORECASE)
+
+
+def build(out: Path, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    pool = pd.read_csv(B77 / "pool.csv")
+    tags = pd.read_csv(B77 / "tags.csv")
+    names = sorted(tags["tag"])
+    new = sorted(rng.choice(names, N_NEW, replace=False).tolist())
+    old = [t for t in names if t not in new]
+    shifted = sorted(rng.choice(old, N_SHIFT, replace=False).tolist())
+    op = pool["operator_tag"]
+    is_new = op.isin(new).to_numpy()
+    # months of old-tag tickets: uniform, but the shifted tags are SHIFT times as likely in month 4
+    w_plain, w_shift = np.array([1, 1, 1, 1.0]), np.array([1, 1, 1, SHIFT])
+    month = np.zeros(len(pool), dtype=int)
+    for i in range(len(pool)):
+        if is_new[i]:
+            month[i] = rng.choice([3, 4], p=[0.6, 0.4])
+        else:
+            w = w_shift if op.iloc[i] in shifted else w_plain
+            month[i] = rng.choice([1, 2, 3, 4], p=w / w.sum())
+    stream = pool.copy()
+    slow = is_new & (month == 3)
+    r = rng.random(len(pool))
+    stream.loc[slow & (r < 0.5), "operator_tag"] = None
+    old_pick = rng.choice(old, len(pool))
+    stream.loc[slow & (r >= 0.5) & (r < 0.8), "operator_tag"] = old_pick[slow & (r >= 0.5) & (r < 0.8)]
+    stream.loc[month == 4, "text"] = [new_surface(t) for t in stream.loc[month == 4, "text"]]
+    day = rng.integers(1, 29, len(pool))
+    stream["created_at"] = [f"2026-{m:02d}-{d:02d}T{h:02d}:00:00" for m, d, h in
+                            zip(month, day, rng.integers(8, 20, len(pool)))]
+    stream["month"] = month
+    out.mkdir(parents=True, exist_ok=True)
+    stream.sort_values("created_at", kind="stable").to_csv(out / "stream.csv", index=False)
+    tags[tags["tag"].isin(old)].to_csv(out / "tags_m12.csv", index=False)
+    tags.to_csv(out / "tags.csv", index=False)
+    dev = pd.read_csv(B77 / "gold_dev.csv")
+    dev[dev["tag"].isin(old)].to_csv(out / "gold_dev_m12.csv", index=False)
+    dev.to_csv(out / "gold_dev.csv", index=False)
+    test = pd.read_csv(B77 / "gold_test.csv")
+    test[test["tag"].isin(old)].to_csv(out / "gold_test_old.csv", index=False)
+    test.to_csv(out / "gold_test_all.csv", index=False)
+    test.assign(text=[new_surface(t) for t in test["text"]]).to_csv(out / "gold_test_m4.csv", index=False)
+    info = {"seed": seed, "new_tags": new, "shifted_tags": shifted,
+            "tickets_per_month": {int(m): int((month == m).sum()) for m in (1, 2, 3, 4)},
+            "new_tag_tickets_month3_without_their_tag": int((slow & (stream["operator_tag"] != op)).sum())}
+    (out / "stream.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+def train_month12(out: Path) -> Path:
+    """``tagger run`` on months 1-2 with the old tags only: the model frozen after month 2."""
+    stream = pd.read_csv(out / "stream.csv")
+    stream[stream["month"] <= 2].drop(columns="month").to_csv(out / "pool_m12.csv", index=False)
+    cfg = (ROOT / "configs" / "banking77.yaml").read_text()
+    cfg = re.sub(r"name: banking77", "name: stream_m12", cfg)
+    for key, file in (("pool", "pool_m12.csv"), ("gold_dev", "gold_dev_m12.csv"), ("gold_test", "gold_test_old.csv"),
+                      ("tags", "tags_m12.csv")):
+        cfg = re.sub(rf"  {key}: .*", f"  {key}: {out / file}", cfg)
+    cfg = cfg.replace("output_dir: ../runs", f"output_dir: {ROOT / 'runs'}").replace(
+        "cache_dir: ../.cache", f"cache_dir: {ROOT / '.cache'}")
+    (out / "m12.yaml").write_text(cfg)
+    p = subprocess.run([sys.executable, "-m", "tagger.cli", "run", str(out / "m12.yaml"), "--quiet"], cwd=ROOT,
+                       capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(p.stderr[-3000:])
+    return Path(p.stdout.strip().splitlines()[-1])
+
+
+def watch(out: Path, run_dir: Path, shuffles: int, seed: int = 0) -> list[dict]:
+    """Drift watch of the four months, then of ``shuffles`` reshuffles of the months (false alarms)."""
+    from labeling_functions.spec import load_specs
+    from models.end_model import TaggerModel
+    from tagger.drift import DriftSettings, drift_watch
+
+    stream = pd.read_csv(out / "stream.csv")
+    stream["metadata"] = "{}"
+    model = TaggerModel.load(run_dir / "model", precision="int8")
+    specs = load_specs(run_dir / "lfs.yaml")
+    s = DriftSettings()
+    rows = [{"stream": "as ordered", **r} for r in drift_watch(stream, model, specs, s)]
+    rng = np.random.default_rng(seed)
+    for k in range(shuffles):
+        shuf = stream.assign(created_at=rng.permutation(stream["created_at"].to_numpy()))
+        rows += [{"stream": f"reshuffled {k + 1}", **r} for r in drift_watch(shuf, model, specs, s)]
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=["build", "watch"])
+    ap.add_argument("out", nargs="?", default=str(ROOT / ".cache" / "stream"))
+    ap.add_argument("--run", help="a finished months-1-2 run directory (default: train one)")
+    ap.add_argument("--shuffles", type=int, default=5)
+    a = ap.parse_args()
+    out = Path(a.out)
+    info = build(out)
+    print(json.dumps(info, indent=2))
+    if a.what == "build":
+        return
+    run_dir = Path(a.run) if a.run else train_month12(out)
+    rows = watch(out, run_dir, a.shuffles)
+    cols = ["stream", "window_start", "tickets", "alerts", "tag_mix_psi", "domain_auc", "lf_shift_share",
+            "confidence_ks", "needs_review_share", "uncovered_by_rules"]
+    table = pd.DataFrame(rows)[cols]
+    print(table.to_markdown(index=False, floatfmt=".3f"))
+    shuffled = table[table["stream"] != "as ordered"]
+    later = shuffled[shuffled["window_start"] != shuffled.groupby("stream")["window_start"].transform("min")]
+    print(f"\nfalse alarms on reshuffled windows: {int((later['alerts'] != '').sum())} of {len(later)}")
+    table.to_csv(out / "drift_watch.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
