@@ -7,13 +7,16 @@ final model, baselines, gold_test scoring) in its own process, on the pool repea
 reach the size (``benchmarks/run.py``'s ``scaled_pool``). The table has the wall time per step from
 the run's ``metrics.json``, what recipe CV did (the pool sample its heads trained on, the recipes
 racing dropped), the chosen recipe's CV macro-F1 on gold_dev, and the final gold_test macro-F1 that
-the run itself scored. Sizes run one after another, never side by side.
+the run itself scored. Sizes run one after another, never side by side. Besides the wall time it
+records the run's CPU time (user + system, all its threads) and the 5-minute load average at the end:
+on a shared machine the wall time depends on the other jobs, the CPU time much less.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -49,15 +52,17 @@ def scaled_config(n: int, base: Path, precision: str, work: Path) -> Path:
 
 
 def run_one(config: Path, timeout: int) -> dict:
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     p = subprocess.run([sys.executable, "-m", "tagger.cli", "run", str(config), "--quiet"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - t
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (now.ru_utime - cpu.ru_utime) + (now.ru_stime - cpu.ru_stime)  # robust to other jobs' load
     if p.returncode != 0:
         raise RuntimeError(f"tagger run {config} failed ({p.returncode}):\n{p.stderr[-3000:]}")
     run_dir = Path(p.stdout.strip().splitlines()[-1].split()[-1])
-    return {"wall_s": wall, "run_dir": run_dir, "metrics": json.loads((run_dir / "metrics.json").read_text())}
+    return {"wall_s": wall, "cpu_s": cpu_s, "run_dir": run_dir, "metrics": json.loads((run_dir / "metrics.json").read_text())}
 
 
 def row(n: int, res: dict) -> dict:
@@ -66,6 +71,7 @@ def row(n: int, res: dict) -> dict:
     chosen = sel.get("chosen", {}).get("name", m["training"]["recipe"]["name"])
     cv = next((r for r in sel.get("table", []) if r["recipe"] == chosen), None)
     return {"tickets": f"{n:,}", "wall": f"{res['wall_s'] / 60:.1f} min",
+            "CPU time": f"{res['cpu_s'] / 60:.1f} min", "load": f"{os.getloadavg()[1]:.1f}",
             **{s: f"{t.get(s, 0):.0f} s" for s in STEPS},
             "recipe CV": (f"{len(sel.get('table', []))} recipes x {sel.get('folds', 0)} folds, heads on "
                           f"{sel.get('pool_sample', 0):,} tickets, {sel.get('dropped_recipes', 0)} dropped by racing"),

@@ -66,8 +66,7 @@ def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, u
     ``unlabeled`` embeddings (pool tickets without a training label) as pseudo-labels (one-hot
     argmax, or soft with ``self_train_labels: soft``) and retrain. With ``lf_boost`` the predictions
     behind the pseudo-labels take the LF votes (``votes_unl``) as a logit bonus (:func:`lf_boosted`), so
-    self-training may follow a rule the head has not learned yet. Each round warm-starts from the last
-    head. Returns ``(W, b, pseudo_mask)``.
+    self-training may follow a rule the head has not learned yet. Returns ``(W, b, pseudo_mask)``.
     This is the one self-training implementation; the benchmark scripts import it."""
     W, b = train_head(X, Y, w, **head_kw)
     m = np.zeros(len(unlabeled), dtype=bool)
@@ -76,6 +75,5 @@ def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, u
         m = P.max(axis=1) >= recipe.get("self_train_min_confidence", 0.5)
         T = pseudo_labels(P, recipe)
         W, b = train_head(np.vstack([X, unlabeled[m]]), np.vstack([Y, T[m]]),
-                          np.concatenate([w, np.ones(int(m.sum()), dtype=np.float32)]), **head_kw,
-                          init=(W, b))  # warm start: each round moves the optimum only a little
+                          np.concatenate([w, np.ones(int(m.sum()), dtype=np.float32)]), **head_kw)
     return W, b, m

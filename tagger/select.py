@@ -96,11 +96,12 @@ def feature_sets(recipes: list[dict], ds: Dataset, pool_emb: np.ndarray, dev_emb
 
 
 def prune_flags(recipe: dict, ds: Dataset, X: np.ndarray, proba: np.ndarray, mask: np.ndarray, head_kw: dict,
-                folds: int, seed: int) -> np.ndarray:
+                folds: int, seed: int, max_rows: int | None = None) -> np.ndarray:
     """The weak labels the final model drops under a ``prune`` recipe: confident-learning flags over
     the covered pool, less gold_dev tickets when the recipe trains on gold_dev (they train on their
-    gold label, never on the weak one, so they are neither dropped nor listed for review)."""
-    flagged = weak_label_flags(X, proba, mask, head_kw, folds, seed)
+    gold label, never on the weak one, so they are neither dropped nor listed for review). The fold heads
+    train on at most ``max_rows`` of them (``select.pool_sample``; see ``models.noise.out_of_fold_proba``)."""
+    flagged = weak_label_flags(X, proba, mask, head_kw, folds, seed, max_rows)
     if recipe["dev_weight"] > 0:
         flagged &= ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
     return flagged

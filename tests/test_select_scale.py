@@ -1,4 +1,4 @@
-"""Recipe selection that scales: a pool sample for the CV heads, racing, warm-started self-training."""
+"""Recipe selection that scales: a pool sample for the CV heads and confident learning, and racing."""
 import json
 
 import numpy as np
@@ -55,7 +55,7 @@ def test_selection_races_and_trains_its_heads_on_a_pool_sample(tmp_path):
     assert full["chosen"]["name"] == sel["chosen"]["name"]
 
 
-def test_warm_started_head_reaches_the_same_optimum_in_fewer_steps():
+def test_a_warm_started_head_stays_at_the_optimum_it_starts_from():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 5, 600)
     X = (rng.normal(size=(600, 16)) + 1.5 * np.eye(5, 16)[y]).astype(np.float32)
@@ -71,3 +71,21 @@ def test_warm_started_head_reaches_the_same_optimum_in_fewer_steps():
     warm = train_head(X, Y, l2=1e-3, max_iter=3, init=(W, b))
     assert loss(*warm) <= loss(W, b) + 1e-5 < loss(*cold) - 1e-3  # 3 steps from the optimum stay there
     assert (head_proba(X, *warm).argmax(1) == head_proba(X, W, b).argmax(1)).all()
+
+
+def test_confident_learning_on_a_sample_still_finds_the_flipped_labels():
+    from models.noise import noisy_label_flags, out_of_fold_proba
+
+    rng = np.random.default_rng(0)
+    true = np.repeat(np.arange(3), 400)
+    X = (np.eye(3, 6, dtype=np.float32) * 3)[true] + rng.normal(scale=0.5, size=(1200, 6)).astype(np.float32)
+    noisy = true.copy()
+    flip = rng.choice(1200, 120, replace=False)
+    noisy[flip] = (true[flip] + 1) % 3
+    kw = {"l2": 1e-3, "max_iter": 200, "seed": 0}
+    assert np.array_equal(out_of_fold_proba(X, noisy, 3, kw, max_rows=1200), out_of_fold_proba(X, noisy, 3, kw))
+    P = out_of_fold_proba(X, noisy, 3, kw, max_rows=300)
+    assert np.allclose(P.sum(1), 1, atol=1e-4)  # rows outside the sample: the mean of the fold heads
+    flags = noisy_label_flags(X, noisy, 3, kw, max_rows=300)
+    clean = np.setdiff1d(np.arange(1200), flip)
+    assert flags[flip].mean() >= 0.8 and flags[clean].mean() <= 0.05, (flags[flip].mean(), flags[clean].mean())
