@@ -28,8 +28,8 @@ class EncoderConfig(BaseModel):
                              "empty: the packaged MiniLM-L6, an English model")
     pooling: str = Field("mean", pattern="^(mean|cls)$", description="token pooling: mean or the [CLS] token")
     precision: str = Field("fp32", pattern="^(fp32|int8)$", description="how a run embeds its tickets: fp32, or the "
-                           "int8 path that `tagger tag` uses by default (several times faster on CPU, for large "
-                           "pools; models/int8.py)")
+                           "int8 path that `tagger tag` uses by default (faster on a CPU with int8 dot-product "
+                           "instructions, VNNI or AMX; elsewhere it runs in fp32: models/int8.py)")
 
 
 def package_model_path() -> Path:
@@ -136,7 +136,9 @@ class Encoder:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        self.pooling, self.precision = pooling, precision
+        from models.int8 import effective_precision
+
+        self.pooling, self.precision = pooling, effective_precision(precision)
         self._id = encoder_id(self.path)  # once: the folder is listed and stat'ed here, not on every call
         self.max_length, self.batch_size, self.progress = max_length, batch_size, progress
         self.cache_dir = Path(cache_dir) if cache_dir else None

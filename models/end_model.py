@@ -209,7 +209,9 @@ class TaggerModel:
 
     def _inference_encoder(self):
         tok, enc = self._tm()
-        if self.precision == "fp32":
+        from models.int8 import effective_precision
+
+        if effective_precision(self.precision) == "fp32":
             return tok, enc
         if self._fast is None:
             from models.int8 import quantize_linear_layers

@@ -43,7 +43,10 @@ def test_head_learns_soft_labels(encoder):
     assert head_proba(X[:1], W2, b2).argmax() == 1
 
 
-def test_frozen_model_save_load_predicts_the_same(tmp_path, encoder):
+def test_frozen_model_save_load_predicts_the_same(tmp_path, encoder, monkeypatch):
+    import models.int8
+
+    monkeypatch.setattr(models.int8, "fast_int8", lambda: True)  # the int8 path itself, whatever this CPU has
     X = encoder(TEXTS)
     W, b = train_head(X, np.eye(3, dtype=np.float32)[LABELS])
     m = frozen_model(ModelInfo(tags=TAGS, mode="frozen", max_length=64), W, b)
@@ -59,6 +62,25 @@ def test_frozen_model_save_load_predicts_the_same(tmp_path, encoder):
     assert (fast.predict_proba(TEXTS).argmax(1) == m2.predict_proba(TEXTS).argmax(1)).all()
     with pytest.raises(ValueError, match="precision"):
         TaggerModel.load(out, precision="int4")
+
+
+def test_int8_runs_in_fp32_on_a_cpu_without_int8_dot_products(tmp_path, encoder, monkeypatch, caplog):
+    import models.int8
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx avx2 fma\n")
+    assert not models.int8.fast_int8.__wrapped__(str(cpuinfo))
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx avx2 avx512f avx512_vnni\n")
+    assert models.int8.fast_int8.__wrapped__(str(cpuinfo))
+    monkeypatch.setattr(models.int8, "fast_int8", lambda: False)
+    models.int8._warn_slow_int8.cache_clear()
+    X = encoder(TEXTS)
+    W, b = train_head(X, np.eye(3, dtype=np.float32)[LABELS])
+    out = frozen_model(ModelInfo(tags=TAGS, mode="frozen", max_length=64), W, b).save(tmp_path / "model")
+    with caplog.at_level("WARNING", logger="models.int8"):
+        E = TaggerModel.load(out, precision="int8").embed(TEXTS)
+    assert np.array_equal(E, X)  # exactly the fp32 encoder
+    assert "no int8 dot-product instructions" in caplog.text
 
 
 def test_char_lsa_block_saves_as_arrays_and_reloads_exactly(tmp_path, encoder):

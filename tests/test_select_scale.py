@@ -42,7 +42,7 @@ def _select(tmp_path, **select):
 
 
 def test_selection_races_and_trains_its_heads_on_a_pool_sample(tmp_path):
-    sel, n_pool = _select(tmp_path, pool_sample=600)
+    sel, n_pool = _select(tmp_path, pool_sample=600, drop_margin=0.03, drop_after=2)
     assert sel["pool_sample"] == 600 < n_pool
     rows = {r["recipe"]: r for r in sel["table"]}
     # with the planted leak scored ("all"), gold_dev alone trails the weak recipe by far more than the margin
