@@ -13,3 +13,4 @@ DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
 TICKETS = Asset("tagger://workspace/tickets")
 LF_PROPOSALS = Asset("tagger://lf_store/proposed")
 CHAMPION = Asset("tagger://registry/champion")
+DRIFT_ALERT = Asset("tagger://drift/alert")  # drift_watch emits it on an alert; lf_refinement runs on it

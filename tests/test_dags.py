@@ -1,4 +1,4 @@
-"""The four Airflow DAGs, for real: parsed by a DagBag and run with dag.test() on tiny demo data and
+"""The five Airflow DAGs, for real: parsed by a DagBag and run with dag.test() on tiny demo data and
 SQLite; effects asserted (rows ingested, LFs proposed, champion promoted, tags written), reruns
 idempotent, a killed tagging task retried to consistent data."""
 import json
@@ -16,7 +16,7 @@ import airflow  # noqa: F401  (required: `make install` installs it, and CI must
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
-DAG_IDS = {"ticket_ingest", "lf_refinement", "train_tagger", "batch_tagging"}
+DAG_IDS = {"ticket_ingest", "lf_refinement", "train_tagger", "batch_tagging", "drift_watch"}
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +168,38 @@ def test_lf_refinement_in_batch_mode(af, tmp_path):
     lfs = LFStore(tmp_path / "ws" / "lfs").all()
     assert lfs and {s.status for s in lfs} == {"proposed"} and {s.provenance["backend"] for s in lfs} == {"openai"}
     assert json.loads((batch / "pending.json").read_text())["round"] == 2 and (batch / "round-02" / "requests.jsonl").exists()
+
+
+def test_drift_watch_reports_windows_and_raises_the_alert_asset(af, tmp_path):
+    """drift_watch stands alone (ingest, and a champion when there is none), stores one row per daily window,
+    reruns replace its rows, and an alert ends in an event on the drift-alert Asset that lf_refinement runs on."""
+    env, work = af
+    db = work / "ws" / "tagger.db"
+    run_dag(env, "ticket_ingest", "2026-03-01T00:00:00")
+    if not (work / "ws" / "registry" / "registry.json").exists():
+        run_dag(env, "train_tagger")
+    base = Path(env["TAGGER_AIRFLOW_SETTINGS"]).read_text().replace("run_config: run.yaml",
+                                                                   f"run_config: {work}/configs/run.yaml")
+    quiet = base.replace("window: M ", "window: D ")  # the demo tickets span a few days
+    loud = quiet.replace("min_tickets: 100", "min_tickets: 10").replace("tag_mix_psi: 0.2, tag_mix_p: 0.001",
+                                                                        "tag_mix_psi: 0.0, tag_mix_p: 1.0")
+    assert quiet != base and loud != quiet
+    for name, text in (("quiet.yaml", quiet), ("loud.yaml", loud)):
+        (tmp_path / name).write_text(text)
+    days = q(db, "SELECT COUNT(DISTINCT substr(created_at, 1, 10)) FROM tickets")[0][0]
+    quiet_env = {**env, "TAGGER_AIRFLOW_SETTINGS": str(tmp_path / "quiet.yaml")}
+    run_dag(quiet_env, "drift_watch")
+    run_dag(quiet_env, "drift_watch")
+    rows = q(db, "SELECT window_start, reference_start, alert FROM drift_reports ORDER BY window_start")
+    assert len(rows) == days >= 2 and {r[1] for r in rows} == {rows[0][0]}
+    assert not any(r[2] for r in rows)  # fewer tickets a day than drift.min_tickets: reported, never alerting
+    assert (work / "ws" / "registry" / "drift.html").exists()
+
+    airflow_db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    events = ("SELECT COUNT(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+              "WHERE a.uri = 'tagger://drift/alert'")
+    before = q(airflow_db, events)[0][0]
+    run_dag({**env, "TAGGER_AIRFLOW_SETTINGS": str(tmp_path / "loud.yaml")}, "drift_watch")
+    assert q(db, "SELECT COUNT(*) FROM drift_reports WHERE alert")[0][0] >= 1
+    assert q(db, "SELECT COUNT(*) FROM drift_reports")[0][0] == days  # the rerun replaced its rows
+    assert q(airflow_db, events)[0][0] == before + 1
