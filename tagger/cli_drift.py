@@ -48,7 +48,8 @@ def drift(config: Path = typer.Argument(..., help="run config whose dataset.pool
     src = cfg.dataset.pool.to_source() if not isinstance(cfg.dataset.pool, str) else cfg.dataset.pool
     tickets, quarantined = load_tickets(src, ingest_limits(cfg))
     try:
-        rows = run_drift(tickets, model, specs, DriftSettings.model_validate(s.model_dump()), model.name,
+        rows = run_drift(tickets, model, specs, DriftSettings.model_validate(s.model_dump()),
+                         model.resolve().parent.name,  # the run, or the registry version, the model came from
                          db_url=db, page=out or model.parent / "drift.html", precision=precision,
                          review_threshold=review)
     except (ValueError, RuntimeError) as e:
