@@ -26,6 +26,36 @@ def demo_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_seed(tmp_path_factory):
+    """``seed(out)``: copies the tiny config's demo data (tests.tiny_configs.TINY: 360 dialogues) and the
+    MiniLM embeddings of its pool and gold_dev, made once per session, into ``out/demo`` and
+    ``out/cache/embeddings``, where a run of ``tiny(out, ...)`` looks for them. The run then skips generating
+    the demo (it is seeded, so the copy is what it would generate) and embedding it (the cache is keyed by
+    the encoder and the texts, so a hit is exactly what it would compute). The main end-to-end run
+    (tests/test_pipeline_e2e.py) is not seeded: it generates and embeds for itself."""
+    import shutil
+
+    from tagger.config import load_config
+    from tagger.dataset import load_dataset
+    from tagger.pipeline import make_encoder
+    from tests.tiny_configs import tiny
+
+    src = tmp_path_factory.mktemp("tiny_seed")
+    (src / "tiny.yaml").write_text(tiny(src))
+    cfg = load_config(src / "tiny.yaml")
+    ds = load_dataset(cfg)  # generates the demo data
+    encoder = make_encoder(cfg)  # the run's encoder, as the pipeline builds it: the same cache keys
+    encoder(ds.pool["text"].tolist()), encoder(ds.gold_dev["text"].tolist())
+
+    def seed(out: Path) -> Path:
+        shutil.copytree(src / "demo", out / "demo")
+        shutil.copytree(src / "cache" / "embeddings", out / "cache" / "embeddings")
+        return out
+
+    return seed
+
+
+@pytest.fixture(scope="session")
 def postgres():
     """A real PostgreSQL server (see ``tests/pg_server.py``); yields a factory of fresh database URLs."""
     from tests.pg_server import PostgresServer, pg_bin

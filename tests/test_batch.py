@@ -10,7 +10,8 @@ import pytest
 
 from llm_rulegen.batch import BatchError, BatchFolder
 from tests.llm_server import tag_keyword_lfs
-from tests.test_pipeline_e2e import TINY, tagger
+from tests.tiny_configs import TINY
+from tests.tiny_configs import cli as tagger  # the tagger CLI, run in this process
 
 
 def _output_line(req: dict, content: str | None = None, usage=(900, 120), error=None, status=200) -> dict:
@@ -38,8 +39,8 @@ def _answer(requests_file: Path, out: Path, error_first: bool = False) -> list[d
 
 
 @pytest.fixture(scope="module")
-def batch_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("batch")
+def batch_run(tmp_path_factory, tiny_seed):
+    tmp = tiny_seed(tmp_path_factory.mktemp("batch"))  # the demo data and its MiniLM embeddings
     cfg = tmp / "tiny.yaml"
     cfg.write_text(TINY.format(out=tmp, mode="frozen") +
                    "refine: {enabled: true, backend: miner, max_rounds: 2, patience: 5, "

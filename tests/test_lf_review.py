@@ -1,6 +1,4 @@
 """LF store lifecycle and the analyst CLI (`tagger lf ...`) on tiny demo data."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -8,8 +6,6 @@ import yaml
 
 from labeling_functions.spec import LFSpec
 from labeling_functions.store import LFStore, LifecycleError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def kw(i, tag, phrase, status="proposed"):
@@ -37,20 +33,25 @@ def test_store_lifecycle_records_who_when_why(tmp_path):
 
 
 def tagger(*args):
-    return subprocess.run([sys.executable, "-m", "tagger.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    """The analyst's ``tagger`` command, run in this process (tests.tiny_configs.cli)."""
+    from tests.tiny_configs import cli
+
+    return cli(*args)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from tests.test_pipeline_e2e import TINY
+def tiny(tmp_path_factory, tiny_seed):
+    from tests.tiny_configs import SMALL_SELECT
+    from tests.tiny_configs import tiny as tiny_config
 
-    out = tmp_path_factory.mktemp("review")
+    out = tiny_seed(tmp_path_factory.mktemp("review"))  # the demo data and its MiniLM embeddings
     store = out / "lfs"
     LFStore(store).add([kw("kw:stolen", "card_lost_or_stolen", "stolen"), kw("kw:fee", "fee_charged", "fee"),
                         kw("kw:bad", "pin_blocked", "card")])
     cfg = out / "tiny.yaml"
-    cfg.write_text(TINY.format(out=out, mode="frozen").replace("end_model:", f"lfs: {{spec_dirs: [{store}]}}\nend_model:"))
+    # two recipes on two folds: enough for recipe CV (the diff below compares its score), not the whole grid
+    cfg.write_text(tiny_config(out, select=SMALL_SELECT)
+                   .replace("end_model:", f"lfs: {{spec_dirs: [{store}]}}\nend_model:"))
     return out, store, cfg
 
 

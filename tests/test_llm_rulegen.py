@@ -155,15 +155,13 @@ def _demo_reply(body: dict) -> str:
     return json.dumps({"lfs": lfs})
 
 
-def test_refine_cli_loop_over_http_survives_failures_and_masks_pii(tmp_path):
-    import os
+def test_refine_cli_loop_over_http_survives_failures_and_masks_pii(tmp_path, tiny_seed):
     import sqlite3
-    import subprocess
-    import sys
     from pathlib import Path
 
-    from tests.test_pipeline_e2e import ROOT, TINY
+    from tests.tiny_configs import TINY, cli
 
+    tiny_seed(tmp_path)  # the demo data and its MiniLM embeddings
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(TINY.format(out=tmp_path, mode="frozen") +
                    "refine: {enabled: true, backend: openai, max_rounds: 2, patience: 5, gate: {min_precision: 0.5, min_support: 1},"
@@ -173,9 +171,8 @@ def test_refine_cli_loop_over_http_survives_failures_and_masks_pii(tmp_path):
                      ("status", 500), ("sleep", 2.0, completion("{}")), ("sleep", 2.0, completion("{}")),
                      ("sleep", 2.0, completion("{}")), ("json", completion("y" * 200_000))], default=_demo_reply)
     with LLMServer(script) as srv:
-        env = {**os.environ, "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": srv.base_url, "HF_HUB_OFFLINE": "1"}
-        r = subprocess.run([sys.executable, "-m", "tagger.cli", "refine", str(cfg), "--quiet"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=900)
+        # the tagger CLI in this process; the LLM is the local HTTP server above, reached over real HTTP
+        r = cli("refine", cfg, "--quiet", env={"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": srv.base_url})
     assert r.returncode == 0, r.stderr[-3000:]
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     rounds = json.loads((run_dir / "refine" / "rounds.json").read_text())

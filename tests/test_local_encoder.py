@@ -2,8 +2,6 @@
 ``tokenizers`` on the demo texts and some Russian ones) runs the whole pipeline and ``tagger tag``,
 int8 included, with nothing fetched from anywhere. The model directory records and carries it."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,9 +9,8 @@ import pandas as pd
 from data.demo import generate_demo
 from tagger.config import load_config
 from tagger.pipeline import run_pipeline
-from tests.tiny_configs import demo_dataset
+from tests.tiny_configs import cli, demo_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
 RUSSIAN = ["Здравствуйте, моя карта заблокирована", "Не пришёл перевод на счёт", "Списали комиссию за обслуживание",
            "Как поменять тариф", "Ёлка и елка: одна и та же буква"]
 
@@ -68,10 +65,8 @@ def test_a_local_encoder_runs_the_pipeline_and_tagging(tmp_path):
     pd.DataFrame({"ticket_id": [f"r{i}" for i in range(len(RUSSIAN))], "text": RUSSIAN}).to_csv(tickets, index=False)
     for precision in ("int8", "fp32"):
         out = tmp_path / f"tags-{precision}.csv"
-        r = subprocess.run([sys.executable, "-m", "tagger.cli", "tag", str(tickets), str(out), "--model",
-                            str(run_dir / "model"), "--precision", precision, "--quiet"]
-                           + (["--bom"] if precision == "fp32" else []),
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+        r = cli("tag", tickets, out, "--model", run_dir / "model", "--precision", precision, "--quiet",
+                *(["--bom"] if precision == "fp32" else []))
         assert r.returncode == 0, r.stderr[-2000:]
         tags = pd.read_csv(out)
         assert len(tags) == len(RUSSIAN) and tags["tag"].isin(info["tags"]).all()

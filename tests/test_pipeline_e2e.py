@@ -1,4 +1,6 @@
-"""End to end on tiny demo data, through the real CLI: SQLite ingest, LFs, snorkel, MiniLM, scoring, tagging."""
+"""End to end on tiny demo data, through the CLI: SQLite ingest, LFs, snorkel, MiniLM, scoring, tagging. The
+main run is a real ``python -m tagger.cli run`` process; the commands that read its outputs run the same
+``tagger`` app in this process (tests.tiny_configs.cli)."""
 import json
 import os
 import subprocess
@@ -8,32 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.tiny_configs import SMALL_SELECT, TINY, cli, tiny
 
-TINY = """
-name: tiny
-seed: 0
-output_dir: {out}/runs
-cache_dir: {out}/cache
-dataset:
-  generate_demo: {{out_dir: {out}/demo, n_pool: 360, n_test_per_tag: 5, n_dev_per_tag: 6, seed: 1}}
-  pool:
-    url: sqlite:///{out}/demo/support.db
-    query: SELECT conversation_id AS ticket_id, opened_at AS created_at, channel, operator_tag FROM conversations
-    turns_query: SELECT conversation_id AS ticket_id, seq AS turn_index, sender AS speaker, body AS text FROM messages
-  gold_dev: {out}/demo/gold_dev.jsonl
-  gold_test: {out}/demo/gold_test.jsonl
-  tags: {out}/demo/tags.csv
-end_model:
-  mode: {mode}
-  max_length: 64
-  select: {{folds: 2, gold_dev_weights: [1, 5], self_train_rounds: 1, features: [embedding+char]}}
-  finetune: {{epochs: 1, batch_size: 16}}
-label_model: {{n_epochs: 100}}
-"""
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tagger(*args, timeout=900):
+    """``python -m tagger.cli ARGS`` in a process of its own, as a user runs it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     r = subprocess.run([sys.executable, "-m", "tagger.cli", *args], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=timeout)
@@ -65,6 +48,9 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
         assert 0.0 <= res["macro_f1"] <= 1.0 and res["n"] == 60
         assert len(res["per_tag"]) == 12 and "fees_task" in res
     assert m["test"]["model"]["macro_f1"] > 0.5  # a real model, far above chance (1/12)
+    # and weak supervision pays: the model beats each of its sources alone, gold_dev and the operators' tags
+    assert m["test"]["model"]["macro_f1"] > max(m["test"]["baseline_gold_dev_only"]["macro_f1"],
+                                                m["test"]["baseline_operator_tags"]["macro_f1"])
     assert m["ingest"]["quarantined"] == 4 and m["ingest"]["quarantine_reasons"]["duplicate_id"] == 1
     assert len(pd.read_csv(run_dir / "quarantine.csv")) == 4
     lm = m["label_model"]
@@ -88,7 +74,7 @@ def test_report_renders_every_section(tiny_run):
 
     _, run_dir, _ = tiny_run
     (run_dir / "report.html").unlink()
-    r = tagger("report", str(run_dir))
+    r = cli("report", run_dir)
     assert r.returncode == 0 and r.stdout.strip().endswith("report.html")
     page = (run_dir / "report.html").read_text()
     for s in SECTIONS:
@@ -104,7 +90,7 @@ def test_tag_command_tags_a_file_and_quarantines_bad_rows(tiny_run, tmp_path):
                   "text": ["my card was stolen yesterday, card 4111 1111 1111 1111",
                            "why is there a fee of 2 pounds", "no id", "dup"]}).to_csv(inp, index=False)
     out = tmp_path / "tags.csv"
-    r = tagger("tag", "--model", str(run_dir / "model"), str(inp), str(out), "--quiet")
+    r = cli("tag", "--model", run_dir / "model", inp, out, "--quiet")
     assert r.returncode == 0, r.stderr[-2000:]
     tags = pd.read_csv(out)
     assert tags.columns[:3].tolist() == ["ticket_id", "tag", "confidence"]
@@ -118,24 +104,24 @@ def test_tag_command_tags_a_file_and_quarantines_bad_rows(tiny_run, tmp_path):
 def test_bad_config_and_bad_model_dir_fail_clearly(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ndataset: {pool: a.csv}\n")
-    r = tagger("run", str(bad))
+    r = cli("run", str(bad))
     assert r.returncode == 2 and "dataset.gold_dev" in r.stderr
-    r = tagger("tag", "--model", str(tmp_path), str(bad), str(tmp_path / "o.csv"))
+    r = cli("tag", "--model", str(tmp_path), str(bad), str(tmp_path / "o.csv"))
     assert r.returncode == 2 and "not a tagger model directory" in r.stderr
     # a run that fails before writing anything leaves no empty run folder behind
     missing = tmp_path / "missing.yaml"
     missing.write_text(f"name: gone\noutput_dir: {tmp_path}/runs\ndataset: {{pool: {tmp_path}/no.csv, "
                        f"gold_dev: {tmp_path}/no.csv, gold_test: {tmp_path}/no.csv, tags: {tmp_path}/no.csv}}\n")
-    r = tagger("run", str(missing))
+    r = cli("run", str(missing))
     assert r.returncode == 2 and "no.csv" in r.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_finetune_mode_end_to_end(tmp_path):
     cfg = tmp_path / "ft.yaml"
-    cfg.write_text(TINY.format(out=tmp_path, mode="finetune").replace("gold_dev_weights: [1, 5]", "gold_dev_weights: [5]")
-                   .replace("features: [embedding+char]", "features: [embedding]"))
-    r = tagger("run", str(cfg), "--quiet")
+    # a third of the tiny pool (the fine-tune's cost grows with the tickets it trains on), two recipes
+    cfg.write_text(tiny(tmp_path, mode="finetune", select=SMALL_SELECT).replace("n_pool: 360", "n_pool: 120"))
+    r = cli("run", cfg, "--quiet")
     assert r.returncode == 0, r.stderr[-3000:]
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     m = json.loads((run_dir / "metrics.json").read_text())

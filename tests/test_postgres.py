@@ -85,7 +85,8 @@ def test_postgres_drop_folder_and_upsert(tmp_path, postgres):
 
 
 def test_postgres_tagging_shards_match_sqlite(tmp_path, postgres, encoder):
-    paths = generate_demo(tmp_path / "demo", n_pool=150, n_test_per_tag=1, seed=4)
+    n = 72  # tickets: each is embedded and tagged three times per database (a shard is retried)
+    paths = generate_demo(tmp_path / "demo", n_pool=n, n_test_per_tag=1, n_dev_per_tag=2, seed=4)
     src = SQLSource(url=f"sqlite:///{paths['db']}", query=Q, turns_query=T)
     ws_sqlite = f"sqlite:///{tmp_path}/ws.db"
     ingest_sql_interval(src, ws_sqlite, "2027-01-01T00:00:00")
@@ -105,11 +106,11 @@ def test_postgres_tagging_shards_match_sqlite(tmp_path, postgres, encoder):
                              ("postgres", postgres(), postgres())):
         ingest_sql_interval(src, ws, "2027-01-01T00:00:00")
         ids = untagged_ids(ws, target, version)
-        assert len(ids) == 150
-        shards = [ids[:60], ids[60:]]
+        assert len(ids) == n
+        shards = [ids[:30], ids[30:]]
         got = [tag_shard(s, ws, target, str(reg.root), version, precision="fp32") for s in shards]
         tag_shard(shards[0], ws, target, str(reg.root), version, precision="fp32")  # a retried shard
-        assert sum(g["tagged"] for g in got) == 150 == count_rows(target, TAGS)
+        assert sum(g["tagged"] for g in got) == n == count_rows(target, TAGS)
         assert untagged_ids(ws, target, version) == []
         with engine(target).connect() as c:
             out[name] = sorted((r.ticket_id, r.tag, round(r.confidence, 5), r.needs_review)

@@ -3,8 +3,6 @@ escaping, path traversal, the store as single source of truth, concurrent review
 import json
 import multiprocessing
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,8 +12,8 @@ import yaml
 
 from labeling_functions.spec import LFSpec
 from labeling_functions.store import LFStore
+from tests.tiny_configs import cli  # the tagger CLI, run in this process
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORDS = {"ana": "ana-reviews-lfs", "vic": "vic-only-reads"}
 TEST_SCORE = 0.4321987  # a gold_test macro-F1 planted in the fake runs: no page may show it
 XSS = "<script>alert('lf')</script>"
@@ -60,7 +58,7 @@ def fake_run(path: Path, lf_ids: list[str], dev_acc: float, cv: float) -> Path:
 def build_site(out: Path) -> dict:
     """A tiny review site: demo data and its config, an LF store, two runs, a reviewer and a viewer."""
     from tagger.web.users import Users
-    from tests.test_pipeline_e2e import TINY
+    from tests.tiny_configs import TINY
 
     out.mkdir(parents=True, exist_ok=True)
     cfg = out / "tiny.yaml"
@@ -250,8 +248,7 @@ def test_review_records_who_when_why_and_the_cli_agrees(fresh):
     # a rejected LF can be reopened; the CLI's change shows in the app at once (no stale cache)
     c.post("/lf/kw%3Ab/review", data={"action": "reopen", "reason": "second look", "csrf": token(c)})
     assert LFStore(store).get("kw:b").status == "proposed"
-    r = subprocess.run([sys.executable, "-m", "tagger.cli", "lf", "reject", "kw:b", "--store", str(store), "--reason",
-                        "from the CLI", "--by", "bob"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = cli("lf", "reject", "kw:b", "--store", store, "--reason", "from the CLI", "--by", "bob")
     assert r.returncode == 0, r.stderr
     page = c.get("/lf/kw%3Ab").text
     assert 'id="lf-status">rejected' in page and "from the CLI" in page
@@ -357,8 +354,7 @@ def test_users_file_holds_hashes_only_and_cli_adds_users(tmp_path):
     users = tmp_path / "users.json"
 
     def run(*args, stdin=""):
-        return subprocess.run([sys.executable, "-m", "tagger.cli", "users", *args, "--users", str(users)], cwd=ROOT,
-                              input=stdin, capture_output=True, text=True, timeout=120)
+        return cli("users", *args, "--users", users, input=stdin)
 
     r = run("add", "carla", "--role", "reviewer", "--password-stdin", stdin="a long secret phrase\n")
     assert r.returncode == 0, r.stderr
