@@ -29,6 +29,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,15 @@ def watch(out: Path, run_dir: Path, shuffles: int, seed: int = 0) -> list[dict]:
     stream = pd.read_csv(out / "stream.csv")
     stream["metadata"] = "{}"
     model = TaggerModel.load(run_dir / "model", precision="int8")
+    embed, memo = model.embed, {}
+
+    def cached(texts, batch_size=64, progress=False):  # the reshuffles embed the same tickets: once each
+        todo = [t for t in dict.fromkeys(texts) if t not in memo]
+        if todo:
+            memo.update(zip(todo, embed(todo, batch_size)))
+        return np.stack([memo[t] for t in texts])
+
+    model.embed = cached
     specs = load_specs(run_dir / "lfs.yaml")
     s = DriftSettings()
     rows = [{"stream": "as ordered", **r} for r in drift_watch(stream, model, specs, s)]
@@ -133,9 +143,135 @@ def watch(out: Path, run_dir: Path, shuffles: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def _config(out: Path, name: str, files: dict[str, Path], extra: str = "") -> Path:
+    """``configs/banking77.yaml`` (operator tags, miner refinement, recipe CV) on the stream's ``files``."""
+    cfg = (ROOT / "configs" / "banking77.yaml").read_text()
+    cfg = re.sub(r"name: banking77", f"name: {name}", cfg)
+    for key, file in files.items():
+        cfg = re.sub(rf"  {key}: .*", f"  {key}: {file}", cfg)
+    cfg = cfg.replace("output_dir: ../runs", f"output_dir: {ROOT / 'runs'}").replace(
+        "cache_dir: ../.cache", f"cache_dir: {ROOT / '.cache'}")
+    path = out / f"{name}.yaml"
+    path.write_text(cfg + extra)
+    return path
+
+
+def _tagger(*args: str) -> str:
+    """``tagger ARGS`` in its own process; its stdout (a failure raises with the end of its stderr)."""
+    p = subprocess.run([sys.executable, "-m", "tagger.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(f"tagger {' '.join(map(str, args[:3]))}: {p.stderr[-3000:]}")
+    return p.stdout
+
+
+def _run(config: Path) -> Path:
+    return Path(_tagger("run", config, "--quiet").strip().splitlines()[-1])
+
+
+def _gold_f1(run_dir: Path) -> tuple[float, pd.Series]:
+    """The run's own final score (its config's gold_test): macro-F1 and per-tag F1 of the model."""
+    m = json.loads((run_dir / "metrics.json").read_text())
+    per_tag = pd.read_csv(run_dir / "per_tag.csv")
+    return m["test"]["model"]["macro_f1"], per_tag[per_tag["model"] == "model"].set_index("tag")["f1"]
+
+
+def _score(model_dir: Path, test_csv: Path, tags: list[str]) -> tuple[float, pd.Series]:
+    """A saved model scored on ``test_csv`` over ``tags`` (the tags that exist then; a tag the model does
+    not know scores 0)."""
+    from models.end_model import TaggerModel
+    from models.evaluate import score
+
+    model = TaggerModel.load(model_dir, precision="fp32")
+    test = pd.read_csv(test_csv)
+    pred = np.array(model.tags)[model.predict_proba(test["text"].tolist()).argmax(1)]
+    r = score(test["tag"], pred, tags)
+    return r["macro_f1"], pd.Series({t: v["f1"] for t, v in r["per_tag"].items()})
+
+
+def months(out: Path, m12_run: Path) -> dict:
+    """The months table: the model frozen after month 2 against the pipeline that adds the new tags in
+    month 3 (``tagger tags add --bootstrap --mode auto`` per tag, then one retrain) and retrains with
+    refinement in month 4; and each new tag's F1 against a model that had every tag from the start."""
+    info = json.loads((out / "stream.json").read_text())
+    new = info["new_tags"]
+    stream = pd.read_csv(out / "stream.csv")
+    work = out / "onboard"
+    if work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+    work.mkdir()
+    pd.read_csv(out / "tags_m12.csv").to_csv(work / "tags.csv", index=False)
+    pd.read_csv(out / "gold_dev_m12.csv").to_csv(work / "gold_dev.csv", index=False)
+    stream[stream["month"] <= 3].drop(columns="month").to_csv(work / "pool_m123.csv", index=False)
+    store = work / "lfs"
+    m123 = _config(work, "stream_m123", {"pool": work / "pool_m123.csv", "gold_dev": work / "gold_dev.csv",
+                                         "gold_test": out / "gold_test_all.csv", "tags": work / "tags.csv"})
+    all_tags = pd.read_csv(out / "tags.csv")
+    dev_all = pd.read_csv(out / "gold_dev.csv")
+    t0, boots = time.perf_counter(), {}
+    for tag in new:  # month 3: each new tag with its 10 gold_dev examples, its LFs bootstrapped (auto mode)
+        ex = work / f"examples_{tag}.csv"
+        dev_all.loc[dev_all["tag"] == tag, ["ticket_id", "text"]].to_csv(ex, index=False)
+        desc = all_tags.loc[all_tags["tag"] == tag, "description"].iloc[0]
+        stdout = _tagger("tags", "add", tag, "--description", desc, "--examples", ex, "--config", m123,
+                         "--store", store, "--bootstrap", "--mode", "auto", "--quiet")
+        boots[tag] = next(json.loads(x)["bootstrap"] for x in stdout.splitlines() if x.startswith('{"bootstrap"'))
+        print(f"  {tag}: {len(boots[tag]['lfs'])} LFs, exemplar {boots[tag]['exemplar']['decision']}, "
+              f"{boots[tag]['seconds']:.0f}s", flush=True)
+    t_boot = time.perf_counter() - t0
+    m123 = _config(work, "stream_m123", {"pool": work / "pool_m123.csv", "gold_dev": work / "gold_dev.csv",
+                                         "gold_test": out / "gold_test_all.csv", "tags": work / "tags.csv"},
+                   f"lfs: {{spec_dirs: [{store}]}}\n")
+    r3 = _run(m123)
+    t_champion = time.perf_counter() - t0
+    print(f"month 3 retrained: {r3} ({t_champion:.0f}s after the first tags add)", flush=True)
+
+    # every tag from the start: the same month-1-3 tickets with the operators' own tags, all tags' gold_dev
+    orig = pd.read_csv(B77 / "pool.csv").set_index("ticket_id")["operator_tag"]
+    start_pool = stream[stream["month"] <= 3].drop(columns="month")
+    start_pool = start_pool.assign(operator_tag=start_pool["ticket_id"].map(orig).to_numpy())
+    start_pool.to_csv(work / "pool_start.csv", index=False)
+    r_start = _run(_config(work, "stream_from_start", {"pool": work / "pool_start.csv", "gold_dev": out / "gold_dev.csv",
+                                                       "gold_test": out / "gold_test_all.csv", "tags": out / "tags.csv"}))
+
+    stream.drop(columns="month").to_csv(work / "pool_m1234.csv", index=False)
+    r4 = _run(_config(work, "stream_m1234", {"pool": work / "pool_m1234.csv", "gold_dev": work / "gold_dev.csv",
+                                             "gold_test": out / "gold_test_m4.csv", "tags": work / "tags.csv"},
+                      f"lfs: {{spec_dirs: [{store}]}}\n"))
+
+    old = pd.read_csv(out / "tags_m12.csv")["tag"].tolist()
+    tags = all_tags["tag"].tolist()
+    frozen12, _ = _gold_f1(m12_run)
+    frozen3, _ = _score(m12_run / "model", out / "gold_test_all.csv", tags)
+    frozen4, _ = _score(m12_run / "model", out / "gold_test_m4.csv", tags)
+    pipe3, f1_3 = _gold_f1(r3)
+    pipe4, _ = _gold_f1(r4)
+    _, f1_start = _gold_f1(r_start)
+    rows = [{"month": "1-2", "tags": len(old), "gold_test": "old tags", "frozen after month 2": frozen12,
+             "pipeline": frozen12},
+            {"month": "3", "tags": len(tags), "gold_test": "all tags", "frozen after month 2": frozen3, "pipeline": pipe3},
+            {"month": "4", "tags": len(tags), "gold_test": "all tags, month-4 wording", "frozen after month 2": frozen4,
+             "pipeline": pipe4}]
+    per_new = pd.DataFrame({"tag": new, "onboarded_f1": [f1_3[t] for t in new], "from_start_f1": [f1_start[t] for t in new],
+                            "lfs_bootstrapped": [len(boots[t]["lfs"]) for t in new]})
+    per_new["ratio"] = per_new["onboarded_f1"] / per_new["from_start_f1"]
+    res = {"months": rows, "new_tags": per_new.to_dict("records"),
+           "mean_new_tag_f1": {"onboarded": float(per_new["onboarded_f1"].mean()),
+                               "from_start": float(per_new["from_start_f1"].mean())},
+           "seconds": {"bootstrap_7_tags": round(t_boot, 1), "tags_add_to_champion": round(t_champion, 1)},
+           "runs": {"m12": str(m12_run), "m123": str(r3), "from_start": str(r_start), "m1234": str(r4)},
+           "bootstraps": boots}
+    (out / "months.json").write_text(json.dumps(res, indent=2, default=str))
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f"))
+    print(per_new.to_markdown(index=False, floatfmt=".3f"))
+    print(json.dumps({k: res[k] for k in ("mean_new_tag_f1", "seconds")}, indent=1))
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["build", "watch"])
+    ap.add_argument("what", choices=["build", "watch", "months"])
     ap.add_argument("out", nargs="?", default=str(ROOT / ".cache" / "stream"))
     ap.add_argument("--run", help="a finished months-1-2 run directory (default: train one)")
     ap.add_argument("--shuffles", type=int, default=5)
@@ -146,6 +282,10 @@ def main():
     if a.what == "build":
         return
     run_dir = Path(a.run) if a.run else train_month12(out)
+    print(f"months-1-2 run: {run_dir}", flush=True)
+    if a.what == "months":
+        months(out, run_dir)
+        return
     rows = watch(out, run_dir, a.shuffles)
     cols = ["stream", "window_start", "tickets", "alerts", "tag_mix_psi", "domain_auc", "lf_shift_share",
             "confidence_ks", "needs_review_share", "uncovered_by_rules"]

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import re
 import time
 from pathlib import Path
+from typing import Iterable
 
 from filelock import FileLock
 
+from data.atomic import atomic_write_text
 from labeling_functions.spec import LFSpec, dump_specs, load_specs
 
 log = logging.getLogger("tagger.lfstore")
+SEEN_FILE = "seen_dev_tickets.json"  # beside generated LFs: the gold_dev tickets their proposer or gate saw
 TRANSITIONS = {"proposed": {"active", "rejected"}, "active": {"retired"}, "retired": {"active"},
                "rejected": {"proposed"}}
 
@@ -91,10 +95,25 @@ class LFStore:
         if legacy != path and legacy.exists() and all(s.tag == tag for s in load_specs(legacy)):
             legacy.unlink()
 
-    def add(self, specs: list[LFSpec]) -> list[str]:
-        """Add new LFs (ids already in the store are skipped); returns the ids added."""
+    def add(self, specs: list[LFSpec], seen: Iterable[str] = ()) -> list[str]:
+        """Add new LFs (ids already in the store are skipped); returns the ids added. ``seen``: the gold_dev
+        tickets their proposer or gate saw, added to the store's ``seen_dev_tickets.json``, so a run that
+        trains on the store keeps them out of its recipe selection."""
         with self.locked():
-            return self._add(specs)
+            added = self._add(specs)
+            if added:
+                self._add_seen(seen)
+            return added
+
+    def seen(self) -> set[str]:
+        return read_seen(self.root)
+
+    def _add_seen(self, ids: Iterable[str]) -> None:
+        ids = {str(i) for i in ids}
+        if not ids:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_seen(self.root, self.seen() | ids)
 
     def _add(self, specs: list[LFSpec]) -> list[str]:
         current = {s.id: s for s in self.all()}
@@ -155,3 +174,17 @@ class LFStore:
         self._check_writable(spec.tag)
         self._write_tag(spec.tag, same_tag)
         return new
+
+
+def write_seen(folder: str | Path, ticket_ids: Iterable[str]) -> None:
+    """Record beside generated LFs which gold_dev tickets the proposers and the gate saw, so a later run
+    that loads these LFs keeps those tickets out of its recipe selection (``tagger.select.seen_dev_mask``)."""
+    atomic_write_text(Path(folder) / SEEN_FILE, json.dumps({
+        "why": "gold_dev tickets shown to the LF proposers or used by the gate (the gating half); recipe "
+               "selection must not score on them", "ticket_ids": sorted(map(str, ticket_ids))}, indent=0))
+
+
+def read_seen(folder: str | Path) -> set[str]:
+    """The ticket ids of ``folder``'s ``seen_dev_tickets.json`` (none when it has none)."""
+    f = Path(folder) / SEEN_FILE
+    return set(map(str, json.loads(f.read_text())["ticket_ids"])) if f.exists() else set()

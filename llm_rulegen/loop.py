@@ -23,6 +23,7 @@ from sklearn.metrics import f1_score
 from data.atomic import atomic_write_text
 from labeling_functions.label_model import covered
 from labeling_functions.spec import LFSpec, dump_specs
+from labeling_functions.store import SEEN_FILE, write_seen  # noqa: F401  (SEEN_FILE: where the loop records them)
 from labeling_functions.weak import WeakLabeler
 from llm_rulegen.base import Proposal, Proposer, RoundContext, TagErrors
 from llm_rulegen.batch import AwaitingReplies, BatchError
@@ -180,17 +181,6 @@ def run_loop(ds, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray
     return result
 
 
-SEEN_FILE = "seen_dev_tickets.json"
-
-
-def write_seen(out_dir: Path, ticket_ids) -> None:
-    """Record beside the generated LFs which gold_dev tickets the proposers and the gate saw, so a
-    later run that loads these LFs keeps those tickets out of its recipe selection."""
-    atomic_write_text(Path(out_dir) / SEEN_FILE, json.dumps({
-        "why": "gold_dev tickets shown to the LF proposers or used by the gate (the gating half); recipe "
-               "selection must not score on them", "ticket_ids": sorted(map(str, ticket_ids))}, indent=0))
-
-
 def _write(out_dir: Path, rounds, rejected, lfs) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "rounds.json", json.dumps(rounds, indent=2, default=str))
@@ -212,6 +202,8 @@ def build_context(round_no, ds, dev_gate, gate_mask, pred_dev, wl, descriptions,
         tag = tags[t]
         fn = (y == t) & (pred != t)
         fp = (y != t) & (pred == t)
+        if cfg.focus_tags is not None and tag not in cfg.focus_tags:
+            continue
         if not fn.any() and not fp.any() and round_no > 1:
             continue
         confusable = []

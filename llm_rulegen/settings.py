@@ -35,6 +35,8 @@ class LoopConfig(_Strict):
     max_tags_per_round: int | None = Field(None, ge=1, description="send only the worst tags (by gating-half F1) "
                                            "per round; None sends every tag with errors")
     min_improvement: float = Field(0.001, ge=0, description="a round is better only by more than this (macro-F1)")
+    focus_tags: list[str] | None = Field(None, description="send only these tags to the proposer, errors or not "
+                                         "(a new tag's cold start: `tagger tags add`); None sends every tag with errors")
 
 
 class Price(_Strict):

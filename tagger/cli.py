@@ -304,68 +304,6 @@ def lf_diff(run_a: Path = typer.Argument(..., help="the earlier run directory"),
         typer.echo(f"  {tag:40s} {x:.3f} -> {y:.3f}  ({dl:+.3f})")
 
 
-tags_app = typer.Typer(no_args_is_help=True, help="Change the tag set: add a tag with its expert examples, rename, "
-                                                    "merge, retire; the tag list, gold rows and LF store stay consistent.")
-app.add_typer(tags_app, name="tags")
-TAGS_CONFIG = typer.Option(..., "--config", help="the run config whose tag list and gold files to change")
-TAGS_STORE = typer.Option(None, "--store", help="the LF store whose LFs follow the change")
-
-
-def _tags_job(fn, config: Path, *args, **kw) -> None:
-    import json
-
-    from tagger.tags import TagError, TagFiles
-
-    try:
-        out = fn(TagFiles.of(_load(config, [])), *args, **kw)
-    except (TagError, FileNotFoundError, ValueError) as e:
-        _fail(str(e))
-    typer.echo(json.dumps(out, ensure_ascii=False))
-
-
-@tags_app.command("add")
-def tags_add(name: str = typer.Argument(..., help="the new tag"),
-             description: str = typer.Option(..., "--description", help="what the tag means (also for the LLM)"),
-             examples: Path = typer.Option(..., "--examples", help="its expert examples: ticket_id and text (or turns)"),
-             config: Path = TAGS_CONFIG, store: Path = TAGS_STORE,
-             fees: bool = typer.Option(False, "--fees", help="the tag belongs to the fees group")):
-    """Add a tag: to the tag list with its description, its examples to gold_dev. The next run builds its
-    exemplar LF; `tagger refine` proposes rules for it."""
-    from tagger.tags import add_tag
-
-    _tags_job(add_tag, config, name, description, examples, store, fees)
-
-
-@tags_app.command("rename")
-def tags_rename(old: str, new: str, config: Path = TAGS_CONFIG, store: Path = TAGS_STORE, by: str = BY):
-    """Rename a tag in the tag list, the gold files and the LF store."""
-    import getpass
-
-    from tagger.tags import rename_tag
-
-    _tags_job(rename_tag, config, old, new, store, by or getpass.getuser())
-
-
-@tags_app.command("merge")
-def tags_merge(old: str, into: str, config: Path = TAGS_CONFIG, store: Path = TAGS_STORE, by: str = BY):
-    """Fold tag OLD into tag INTO: gold rows and LFs move, OLD leaves the tag list."""
-    import getpass
-
-    from tagger.tags import merge_tags
-
-    _tags_job(merge_tags, config, old, into, store, by or getpass.getuser())
-
-
-@tags_app.command("retire")
-def tags_retire(name: str, config: Path = TAGS_CONFIG, store: Path = TAGS_STORE, reason: str = REASON, by: str = BY):
-    """Take a tag out of the tag list; its active LFs are retired with the reason."""
-    import getpass
-
-    from tagger.tags import retire_tag
-
-    _tags_job(retire_tag, config, name, store, by or getpass.getuser(), reason)
-
-
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a run directory")):
     """(Re)write RUN_DIR/report.html: a self-contained HTML report of the run; prints its path."""
@@ -411,11 +349,13 @@ def demo(config: Path = typer.Option(Path("configs/demo.yaml"), help="the demo c
 
 
 from tagger.cli_drift import drift  # noqa: E402  (tagger drift)
+from tagger.cli_tags import tags_app  # noqa: E402  (tagger tags ...)
 from tagger.web import serve, users_app  # noqa: E402  (the review app: tagger serve, tagger users)
 
 app.command()(drift)
 app.command()(serve)
 app.add_typer(users_app, name="users")
+app.add_typer(tags_app, name="tags")
 
 if __name__ == "__main__":
     app()

@@ -84,7 +84,7 @@ def ingest(settings: str, until: str) -> dict:
 def refine_lfs(settings: str) -> dict:
     """lf_refinement: run the loop in review mode; new LFs land in the LF store as ``proposed``."""
     from labeling_functions.spec import load_specs
-    from labeling_functions.store import LFStore
+    from labeling_functions.store import LFStore, read_seen
     from tagger.refine import run_refine
 
     s = load_settings(settings)
@@ -98,7 +98,7 @@ def refine_lfs(settings: str) -> dict:
     cfg = _run_config(s, **overrides)
     run_dir = run_refine(cfg, progress=False)
     proposed = [x for x in load_specs(run_dir / "refine" / "generated_lfs.yaml") if x.status == "proposed"]
-    added = LFStore(s.lf_store).add(proposed)
+    added = LFStore(s.lf_store).add(proposed, seen=read_seen(run_dir / "refine"))  # their gate's tickets: never selected on
     if s.refine_batch_dir:
         from llm_rulegen.batch import BatchFolder
 

@@ -42,7 +42,7 @@ def make_proposer(cfg: RunConfig):
 
 
 def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarray, dev_emb: np.ndarray,
-           out_dir: Path) -> LoopResult:
+           out_dir: Path, proposer=None) -> LoopResult:
     r = cfg.refine
     head_kw = {"l2": cfg.end_model.head.l2, "max_iter": cfg.end_model.head.max_iter, "seed": cfg.seed}
     dev_ids = ds.gold_dev["ticket_id"]
@@ -57,7 +57,7 @@ def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarr
         return head_proba(dev_emb, W, b).argmax(1), None
 
     gate_cfg = r.gate.model_copy(update={"accept_status": "active" if r.mode == "auto" else "proposed"})
-    proposer = make_proposer(cfg)
+    proposer = proposer or make_proposer(cfg)
     log.info("refinement loop with the %s proposer (%s)", proposer.name, proposer.model)
     return run_loop(ds, labeler, pool_emb, dev_emb, proposer, gate_cfg, r, train_eval, out_dir=out_dir, seed=cfg.seed,
                     language=cfg.dataset.language)

@@ -111,7 +111,7 @@ def seen_dev_mask(cfg: RunConfig, ds: Dataset, specs: list[LFSpec], gate_mask: n
     """gold_dev rows that an LF proposer or gate has seen: the refinement loop's gating half
     (``gate_mask``), the ``seen_dev_tickets.json`` that generated-LF folders carry, and every ticket an
     LF cites (``provenance.motivating_tickets``, exemplar ids). Recipe selection never scores them."""
-    from llm_rulegen.loop import SEEN_FILE
+    from labeling_functions.store import SEEN_FILE
 
     ids: set[str] = set()
     for d in cfg.lfs.spec_dirs:

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from labeling_functions.spec import LFSpec, dump_specs
-from llm_rulegen.loop import SEEN_FILE
+from labeling_functions.store import SEEN_FILE
 from tagger.config import RunConfig
 from tagger.dataset import Dataset, weak_labeler
 from tagger.select import candidate_recipes, feature_sets, seen_dev_mask, select_recipe

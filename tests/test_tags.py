@@ -1,8 +1,6 @@
 """The tag set over time through the CLI: add a tag with its examples, rename, merge, retire; the tag
 list, the gold files and the LF store stay consistent, and a bad request changes nothing."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,12 +9,12 @@ import yaml
 from labeling_functions.spec import LFSpec
 from labeling_functions.store import LFStore
 
-ROOT = Path(__file__).resolve().parents[1]
 
+def tagger(*args, env=None):
+    """The ``tagger`` command, run in this process (tests.tiny_configs.cli)."""
+    from tests.tiny_configs import cli
 
-def tagger(*args):
-    return subprocess.run([sys.executable, "-m", "tagger.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return cli(*args, env=env)
 
 
 def _setup(tmp_path):
@@ -109,3 +107,68 @@ def test_examples_with_text_join_a_gold_file_of_dialogues(tmp_path):
     dev, bad = load_tickets(d / "dev.jsonl", label_column="tag")
     assert bad.empty and dict(zip(dev["ticket_id"], dev["tag"])) == {"d1": "fee", "n1": "card"}
     assert dev.set_index("ticket_id").loc["n1", "text"] == "my card is lost"
+
+
+def test_tags_add_bootstraps_a_new_tag_and_retrains(tmp_path, tiny_seed):
+    """A demo tag taken out of the tag list comes back through `tags add --bootstrap --mode auto --retrain`
+    with an LLM configured (a local OpenAI-compatible server over real HTTP): the cold-start requests
+    name that tag alone, the gated rules land in the store as active with the gold_dev tickets their
+    gate saw, the exemplar choice is reported, and the retrained model tags the new tag on gold_test."""
+    import re
+
+    from labeling_functions.store import SEEN_FILE
+    from tests.llm_server import LLMServer, Script
+    from tests.tiny_configs import SMALL_SELECT, tiny
+
+    out = tiny_seed(tmp_path)
+    demo = out / "demo"
+    new = "card_lost_or_stolen"
+    tags = pd.read_csv(demo / "tags.csv")
+    tags[tags["tag"] != new].to_csv(demo / "tags.csv", index=False)
+    dev = pd.read_json(demo / "gold_dev.jsonl", lines=True, dtype={"ticket_id": str})
+    dev[dev["tag"] != new].to_json(demo / "gold_dev.jsonl", orient="records", lines=True, force_ascii=False)
+    ex = tmp_path / "examples.jsonl"
+    dev[dev["tag"] == new].drop(columns=["tag"]).to_json(ex, orient="records", lines=True, force_ascii=False)
+    cfg = out / "tiny.yaml"
+    cfg.write_text(tiny(out, select=SMALL_SELECT) + "refine: {backend: openai, max_rounds: 1, gate: {min_support: 1}, "
+                   "openai: {model: test-model, max_retries: 0}}\n")
+    store = out / "lfs"
+    desc = "The customer's card was lost or stolen and must be blocked."
+
+    r = tagger("tags", "bootstrap", new, "--config", str(cfg), "--store", str(store))
+    assert r.returncode == 2 and f"tag {new!r} is not in" in r.stderr
+    r = tagger("tags", "add", new, "--description", desc, "--examples", str(ex), "--config", str(cfg), "--bootstrap")
+    assert r.returncode == 2 and "need --store" in r.stderr and new not in set(pd.read_csv(demo / "tags.csv")["tag"])
+
+    def reply(body):  # what an LLM would answer for this tag: its usual phrasings
+        return json.dumps({"lfs": [{"action": "add", "id": f"llm:{t}:lost", "tag": t, "kind": "keyword",
+                                    "params": {"any": ["lost my card", "misplaced", "can't find", "stolen"]},
+                                    "rationale": "ways customers say the card is gone"}
+                                   for t in re.findall(r"### Tag: (\S+)", body["messages"][-1]["content"])]})
+
+    script = Script(default=reply)
+    with LLMServer(script) as srv:
+        r = tagger("tags", "add", new, "--description", desc, "--examples", str(ex), "--config", str(cfg),
+                   "--store", str(store), "--bootstrap", "--mode", "auto", "--retrain", "--quiet",
+                   env={"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": srv.base_url})
+    assert r.returncode == 0, r.stderr[-3000:]
+    asked = [set(re.findall(r"### Tag: (\S+)", b["messages"][-1]["content"])) for b in script.requests]
+    assert asked and all(a == {new} for a in asked)  # a cold-start request for the new tag alone
+    assert desc in script.requests[0]["messages"][-1]["content"]
+    boot = next(json.loads(x)["bootstrap"] for x in r.stdout.splitlines() if x.startswith('{"bootstrap"'))
+    assert boot["gold_dev_examples"] == int((dev["tag"] == new).sum()) and boot["proposer"] == "openai:test-model"
+    ex_choice = boot["exemplar"]  # the threshold its examples give, or why they give none
+    assert ex_choice["tag"] == new and (ex_choice["decision"] == "active" and 0 < ex_choice["threshold"] < 1
+                                        or ex_choice["decision"].startswith("skipped: "))
+    mined = [s for s in LFStore(store).all() if s.tag == new]
+    assert [s.id for s in mined] == boot["added_to_store"] == [f"llm:{new}:lost"] and mined[0].status == "active"
+    assert boot["pool_hits_of_new_lfs"] > 0
+    seen = set(json.loads((store / SEEN_FILE).read_text())["ticket_ids"])  # the gating half: never selected on
+    dev_now = pd.read_json(demo / "gold_dev.jsonl", lines=True, dtype={"ticket_id": str})
+    assert seen and seen < set(dev_now["ticket_id"])
+    run_dir = Path(r.stdout.strip().splitlines()[-1])
+    used = {x["id"] for x in yaml.safe_load((run_dir / "lfs.yaml").read_text())["lfs"]}
+    assert f"llm:{new}:lost" in used
+    per_tag = pd.read_csv(run_dir / "per_tag.csv")
+    f1 = per_tag[per_tag["model"] == "model"].set_index("tag")["f1"]
+    assert f1[new] >= 0.8, f1  # the new tag on gold_test, after the retrain

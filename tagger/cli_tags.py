@@ -1,0 +1,123 @@
+"""``tagger tags``: change the tag set (add with a cold start of its LFs, bootstrap, rename, merge, retire);
+the tag list, the gold rows and the LF store stay consistent."""
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from pathlib import Path
+
+import typer
+
+tags_app = typer.Typer(no_args_is_help=True, help="Change the tag set: add a tag with its expert examples (and "
+                       "bootstrap its LFs), rename, merge, retire; the tag list, gold rows and LF store stay consistent.")
+CONFIG = typer.Option(..., "--config", help="the run config whose tag list and gold files to change")
+STORE = typer.Option(None, "--store", help="the LF store whose LFs follow the change")
+BY = typer.Option(None, "--by", help="who (default: the login name)")
+MODE = typer.Option("review", "--mode", help="review: the new LFs wait as `proposed` for an analyst; auto: they "
+                    "are `active` at once")
+RETRAIN = typer.Option(False, "--retrain", help="then train a model with the store's active LFs (tagger run)")
+
+
+def _tags_job(fn, config: Path, *args, **kw) -> dict:
+    from tagger.cli import _fail, _load
+    from tagger.tags import TagError, TagFiles
+
+    try:
+        out = fn(TagFiles.of(_load(config, [])), *args, **kw)
+    except (TagError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(json.dumps(out, ensure_ascii=False))
+    return out
+
+
+def _bootstrap(name: str, config: Path, store: Path | None, mode: str, retrain: bool, quiet: bool, t0: float) -> None:
+    """The new tag's LFs into ``store`` (tagger.onboard), then optionally a retrained model."""
+    from tagger.cli import _fail, _load, _setup_logging
+    from tagger.onboard import bootstrap_tag
+
+    _setup_logging(False, quiet)
+    if store is None:
+        _fail("bootstrapping needs --store: the LF store that receives the new tag's LFs")
+    if mode not in ("review", "auto"):
+        _fail(f"--mode is review or auto, not {mode!r}")
+    cfg = _load(config, [])
+    try:
+        out = bootstrap_tag(cfg, name, store, mode=mode, progress=not quiet)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(json.dumps({"bootstrap": out}, ensure_ascii=False))
+    if out["stop_reason"].startswith("awaiting replies"):
+        typer.echo(f"batch mode: {out['stop_reason']}; import the replies, then run `tagger tags bootstrap {name}` again")
+    if retrain:
+        from tagger.pipeline import run_pipeline
+
+        cfg.lfs.spec_dirs = list(dict.fromkeys([*cfg.lfs.spec_dirs, str(store)]))
+        try:
+            run_dir = run_pipeline(cfg, progress=not quiet)
+        except (FileNotFoundError, ValueError) as e:
+            _fail(str(e))
+        typer.echo((run_dir / "summary.md").read_text())
+        typer.echo(f"retrained {time.perf_counter() - t0:.0f}s after the command started")
+        typer.echo(str(run_dir))
+
+
+@tags_app.command("add")
+def tags_add(name: str = typer.Argument(..., help="the new tag"),
+             description: str = typer.Option(..., "--description", help="what the tag means (also for the LLM)"),
+             examples: Path = typer.Option(..., "--examples", help="its expert examples: ticket_id and text (or turns)"),
+             config: Path = CONFIG, store: Path = STORE,
+             fees: bool = typer.Option(False, "--fees", help="the tag belongs to the fees group"),
+             bootstrap: bool = typer.Option(False, "--bootstrap", help="then propose its first LFs into --store "
+                                            "(see `tags bootstrap`)"),
+             mode: str = MODE, retrain: bool = RETRAIN,
+             quiet: bool = typer.Option(False, "--quiet", help="only warnings and the final lines")):
+    """Add a tag: to the tag list with its description, its examples to gold_dev. Every run builds its
+    exemplar LF; with --bootstrap its first rules are proposed now, with --retrain a model is trained."""
+    from tagger.tags import add_tag
+
+    t0 = time.perf_counter()
+    if (bootstrap or retrain) and store is None:
+        from tagger.cli import _fail
+
+        _fail("--bootstrap and --retrain need --store: the LF store that receives the new tag's LFs")
+    _tags_job(add_tag, config, name, description, examples, store, fees)
+    if bootstrap or retrain:
+        _bootstrap(name, config, store, mode, retrain, quiet, t0)
+
+
+@tags_app.command("bootstrap")
+def tags_bootstrap(name: str = typer.Argument(..., help="a tag in the tag list, with its gold_dev examples"),
+                   config: Path = CONFIG,
+                   store: Path = typer.Option(..., "--store", help="the LF store that receives its LFs"),
+                   mode: str = MODE, retrain: bool = RETRAIN,
+                   quiet: bool = typer.Option(False, "--quiet", help="only warnings and the final lines")):
+    """A tag's cold start: the exemplar LF its examples give (reported; every run builds it) and the rules
+    a refinement loop proposes for this tag alone (the miner, the LLM, or in batch mode a request file to
+    send; rerun after importing the replies), gated on gold_dev and added to the store."""
+    _bootstrap(name, config, store, mode, retrain, quiet, time.perf_counter())
+
+
+@tags_app.command("rename")
+def tags_rename(old: str, new: str, config: Path = CONFIG, store: Path = STORE, by: str = BY):
+    """Rename a tag in the tag list, the gold files and the LF store."""
+    from tagger.tags import rename_tag
+
+    _tags_job(rename_tag, config, old, new, store, by or getpass.getuser())
+
+
+@tags_app.command("merge")
+def tags_merge(old: str, into: str, config: Path = CONFIG, store: Path = STORE, by: str = BY):
+    """Fold tag OLD into tag INTO: gold rows and LFs move, OLD leaves the tag list."""
+    from tagger.tags import merge_tags
+
+    _tags_job(merge_tags, config, old, into, store, by or getpass.getuser())
+
+
+@tags_app.command("retire")
+def tags_retire(name: str, config: Path = CONFIG, store: Path = STORE,
+                reason: str = typer.Option(..., "--reason", help="why (recorded in the LF's history)"), by: str = BY):
+    """Take a tag out of the tag list; its active LFs are retired with the reason."""
+    from tagger.tags import retire_tag
+
+    _tags_job(retire_tag, config, name, store, by or getpass.getuser(), reason)
