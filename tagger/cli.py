@@ -10,7 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import typer  # noqa: E402
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Weak-supervision ticket tagging: LFs as data, snorkel label model, MiniLM-L6 end model.")
 
 
@@ -159,16 +159,19 @@ def tag(input: Path = typer.Argument(..., help="tickets: .csv, .jsonl or .parque
         typer.echo(f"quarantined {len(q)} rows {reasons} -> {qpath}")
 
 
-lf_app = typer.Typer(no_args_is_help=True, help="Review labeling functions in an LF store (YAML files per tag).")
+lf_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Review labeling functions in an LF store (YAML files per tag).")
 app.add_typer(lf_app, name="lf")
 STORE = typer.Option(..., "--store", help="the LF store folder, e.g. workspace/airflow/lfs")
+LF_ID = typer.Argument(..., help="the LF's id (see `tagger lf list`)")
 
 
 @lf_app.command("list")
-def lf_list(store: Path = STORE, tag: str = typer.Option(None), status: str = typer.Option(None),
-            author: str = typer.Option(None), round_: int = typer.Option(None, "--round"),
+def lf_list(store: Path = STORE, tag: str = typer.Option(None, help="only this tag's LFs"),
+            status: str = typer.Option(None, help="only LFs with this status: proposed, active, rejected, retired"),
+            author: str = typer.Option(None, help="only LFs by this author (e.g. miner:miner-v1)"),
+            round_: int = typer.Option(None, "--round", help="only LFs from this refinement round"),
             sort: str = typer.Option("id", help="id | coverage | dev_precision | dev_hits | conflicts | overlaps"),
-            desc: bool = typer.Option(False, "--desc"),
+            desc: bool = typer.Option(False, "--desc", help="sort descending"),
             run: Path = typer.Option(None, "--run", help="take coverage / overlaps / conflicts / dev precision from "
                                                          "this run's lf_summary.csv instead of the gate's figures")):
     """List LFs with their statistics, filtered and sorted."""
@@ -202,7 +205,7 @@ def lf_list(store: Path = STORE, tag: str = typer.Option(None), status: str = ty
 
 
 @lf_app.command("show")
-def lf_show(lf_id: str = typer.Argument(...), store: Path = STORE,
+def lf_show(lf_id: str = LF_ID, store: Path = STORE,
             config: Path = typer.Option(None, "--config", help="measure on this run config's data, with sample hits")):
     """Show an LF: spec, provenance, review history and (with --config) stats and sample hits."""
     import yaml
@@ -240,25 +243,25 @@ BY = typer.Option(None, "--by", help="who (default: the login name)")
 
 
 @lf_app.command("approve")
-def lf_approve(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = BY):
+def lf_approve(lf_id: str = LF_ID, store: Path = STORE, reason: str = REASON, by: str = BY):
     """proposed -> active (or re-activate a retired LF): it will feed the next training."""
     _review(lf_id, store, "active", reason, by)
 
 
 @lf_app.command("reject")
-def lf_reject(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = BY):
+def lf_reject(lf_id: str = LF_ID, store: Path = STORE, reason: str = REASON, by: str = BY):
     """proposed -> rejected."""
     _review(lf_id, store, "rejected", reason, by)
 
 
 @lf_app.command("retire")
-def lf_retire(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = BY):
+def lf_retire(lf_id: str = LF_ID, store: Path = STORE, reason: str = REASON, by: str = BY):
     """active -> retired: it stops feeding training."""
     _review(lf_id, store, "retired", reason, by)
 
 
 @lf_app.command("reopen")
-def lf_reopen(lf_id: str, store: Path = STORE, reason: str = REASON, by: str = BY):
+def lf_reopen(lf_id: str = LF_ID, store: Path = STORE, reason: str = REASON, by: str = BY):
     """rejected -> proposed: back in the review queue."""
     _review(lf_id, store, "proposed", reason, by)
 
@@ -317,7 +320,7 @@ def report(run_dir: Path = typer.Argument(..., help="a run directory")):
 @app.command("demo-data")
 def demo_data(out_dir: Path = typer.Argument(Path("workspace/demo"), help="folder for support.db and gold files"),
               n_pool: int = typer.Option(2400, help="tickets in the support database"),
-              seed: int = typer.Option(7),
+              seed: int = typer.Option(7, help="the generator's seed: the same seed makes the same data"),
               lang: str = typer.Option("en", help="en: a retail bank in English; ru: a small-business bank in Russian")):
     """Generate the seeded demo support database (SQLite) and gold/tag files."""
     from data.demo import generate_demo

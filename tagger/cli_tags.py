@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-tags_app = typer.Typer(no_args_is_help=True, help="Change the tag set: add a tag with its expert examples (and "
+tags_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Change the tag set: add a tag with its expert examples (and "
                        "bootstrap its LFs), rename, merge, retire; the tag list, gold rows and LF store stay consistent.")
 CONFIG = typer.Option(..., "--config", help="the run config whose tag list and gold files to change")
 STORE = typer.Option(None, "--store", help="the LF store whose LFs follow the change")
@@ -99,7 +99,8 @@ def tags_bootstrap(name: str = typer.Argument(..., help="a tag in the tag list, 
 
 
 @tags_app.command("rename")
-def tags_rename(old: str, new: str, config: Path = CONFIG, store: Path = STORE, by: str = BY):
+def tags_rename(old: str = typer.Argument(..., help="the tag's name now"),
+                new: str = typer.Argument(..., help="its new name (not a tag already: use merge)"), config: Path = CONFIG, store: Path = STORE, by: str = BY):
     """Rename a tag in the tag list, the gold files and the LF store."""
     from tagger.tags import rename_tag
 
@@ -107,7 +108,8 @@ def tags_rename(old: str, new: str, config: Path = CONFIG, store: Path = STORE, 
 
 
 @tags_app.command("merge")
-def tags_merge(old: str, into: str, config: Path = CONFIG, store: Path = STORE, by: str = BY):
+def tags_merge(old: str = typer.Argument(..., help="the tag that goes away"),
+               into: str = typer.Argument(..., help="the tag that takes its gold rows and LFs"), config: Path = CONFIG, store: Path = STORE, by: str = BY):
     """Fold tag OLD into tag INTO: gold rows and LFs move, OLD leaves the tag list."""
     from tagger.tags import merge_tags
 
@@ -115,7 +117,7 @@ def tags_merge(old: str, into: str, config: Path = CONFIG, store: Path = STORE, 
 
 
 @tags_app.command("retire")
-def tags_retire(name: str, config: Path = CONFIG, store: Path = STORE,
+def tags_retire(name: str = typer.Argument(..., help="the tag to take off the tag list"), config: Path = CONFIG, store: Path = STORE,
                 reason: str = typer.Option(..., "--reason", help="why (recorded in the LF's history)"), by: str = BY):
     """Take a tag out of the tag list; its active LFs are retired with the reason."""
     from tagger.tags import retire_tag

@@ -22,7 +22,7 @@ def serve(store: Path = typer.Option(..., "--store", help="the LF store folder")
           config: Path = typer.Option(None, "--config", help="run config whose pool and gold_dev measure LFs "
                                                              "(statistics, sample hits, conflicts, edit and test)"),
           host: str = typer.Option("127.0.0.1", help="address to bind (localhost by default)"),
-          port: int = typer.Option(8000),
+          port: int = typer.Option(8000, help="the port to listen on"),
           users: Path = USERS,
           https_only: bool = typer.Option(False, "--https-only", help="mark the session cookie Secure (behind TLS)")):
     """Serve the LF review app: queue, LF pages, edit and test, runs, label issues, reports."""
@@ -44,11 +44,11 @@ def serve(store: Path = typer.Option(..., "--store", help="the LF store folder")
     _serve(settings, host=host, port=port)
 
 
-users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review app (`tagger serve`).")
+users_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Accounts of the review app (`tagger serve`).")
 
 
 @users_app.command("add")
-def users_add(name: str = typer.Argument(...),
+def users_add(name: str = typer.Argument(..., help="the login name"),
               role: str = typer.Option(..., "--role", help="reviewer (approves, rejects, edits) or viewer (reads)"),
               password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
               replace: bool = typer.Option(False, "--replace", help="change an existing user's role or password"),
@@ -68,7 +68,7 @@ def users_add(name: str = typer.Argument(...),
 
 
 @users_app.command("remove")
-def users_remove(name: str = typer.Argument(...), users: Path = USERS):
+def users_remove(name: str = typer.Argument(..., help="the login name"), users: Path = USERS):
     """Remove a user (their open sessions stop working at the next request)."""
     from tagger.web.users import UserError, Users
 
