@@ -31,10 +31,11 @@ def _tags_job(fn, config: Path, *args, **kw) -> dict:
     return out
 
 
-def _bootstrap(name: str, config: Path, store: Path | None, mode: str, retrain: bool, quiet: bool, t0: float) -> None:
-    """The new tag's LFs into ``store`` (tagger.onboard), then optionally a retrained model."""
+def _bootstrap(names: list[str], config: Path, store: Path | None, mode: str, retrain: bool, quiet: bool,
+               t0: float) -> None:
+    """The new tags' LFs into ``store`` (tagger.onboard), then optionally a retrained model."""
     from tagger.cli import _fail, _load, _setup_logging
-    from tagger.onboard import bootstrap_tag
+    from tagger.onboard import bootstrap_tags
 
     _setup_logging(False, quiet)
     if store is None:
@@ -43,12 +44,13 @@ def _bootstrap(name: str, config: Path, store: Path | None, mode: str, retrain: 
         _fail(f"--mode is review or auto, not {mode!r}")
     cfg = _load(config, [])
     try:
-        out = bootstrap_tag(cfg, name, store, mode=mode, progress=not quiet)
+        out = bootstrap_tags(cfg, names, store, mode=mode, progress=not quiet)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo(json.dumps({"bootstrap": out}, ensure_ascii=False))
     if out["stop_reason"].startswith("awaiting replies"):
-        typer.echo(f"batch mode: {out['stop_reason']}; import the replies, then run `tagger tags bootstrap {name}` again")
+        typer.echo(f"batch mode: {out['stop_reason']}; import the replies, then run `tagger tags bootstrap "
+                   f"{' '.join(names)}` again")
     if retrain:
         from tagger.pipeline import run_pipeline
 
@@ -83,19 +85,20 @@ def tags_add(name: str = typer.Argument(..., help="the new tag"),
         _fail("--bootstrap and --retrain need --store: the LF store that receives the new tag's LFs")
     _tags_job(add_tag, config, name, description, examples, store, fees)
     if bootstrap or retrain:
-        _bootstrap(name, config, store, mode, retrain, quiet, t0)
+        _bootstrap([name], config, store, mode, retrain, quiet, t0)
 
 
 @tags_app.command("bootstrap")
-def tags_bootstrap(name: str = typer.Argument(..., help="a tag in the tag list, with its gold_dev examples"),
+def tags_bootstrap(names: list[str] = typer.Argument(..., help="tags in the tag list, with their gold_dev examples "
+                                                   "(tags that arrive together share one loop)"),
                    config: Path = CONFIG,
                    store: Path = typer.Option(..., "--store", help="the LF store that receives its LFs"),
                    mode: str = MODE, retrain: bool = RETRAIN,
                    quiet: bool = typer.Option(False, "--quiet", help="only warnings and the final lines")):
-    """A tag's cold start: the exemplar LF its examples give (reported; every run builds it) and the rules
-    a refinement loop proposes for this tag alone (the miner, the LLM, or in batch mode a request file to
-    send; rerun after importing the replies), gated on gold_dev and added to the store."""
-    _bootstrap(name, config, store, mode, retrain, quiet, time.perf_counter())
+    """New tags' cold start: the exemplar LF each one's examples give (reported; every run builds it) and the
+    rules a refinement loop proposes for these tags alone (the miner, the LLM, or in batch mode a request
+    file to send; rerun after importing the replies), gated on gold_dev and added to the store."""
+    _bootstrap(names, config, store, mode, retrain, quiet, time.perf_counter())
 
 
 @tags_app.command("rename")

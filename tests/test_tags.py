@@ -156,13 +156,14 @@ def test_tags_add_bootstraps_a_new_tag_and_retrains(tmp_path, tiny_seed):
     assert asked and all(a == {new} for a in asked)  # a cold-start request for the new tag alone
     assert desc in script.requests[0]["messages"][-1]["content"]
     boot = next(json.loads(x)["bootstrap"] for x in r.stdout.splitlines() if x.startswith('{"bootstrap"'))
-    assert boot["gold_dev_examples"] == int((dev["tag"] == new).sum()) and boot["proposer"] == "openai:test-model"
-    ex_choice = boot["exemplar"]  # the threshold its examples give, or why they give none
+    mine = boot["tags"][new]
+    assert mine["gold_dev_examples"] == int((dev["tag"] == new).sum()) and boot["proposer"] == "openai:test-model"
+    ex_choice = mine["exemplar"]  # the threshold its examples give, or why they give none
     assert ex_choice["tag"] == new and (ex_choice["decision"] == "active" and 0 < ex_choice["threshold"] < 1
                                         or ex_choice["decision"].startswith("skipped: "))
     mined = [s for s in LFStore(store).all() if s.tag == new]
     assert [s.id for s in mined] == boot["added_to_store"] == [f"llm:{new}:lost"] and mined[0].status == "active"
-    assert boot["pool_hits_of_new_lfs"] > 0
+    assert mine["pool_hits_of_new_lfs"] > 0 and [x["id"] for x in mine["lfs"]] == boot["added_to_store"]
     seen = set(json.loads((store / SEEN_FILE).read_text())["ticket_ids"])  # the gating half: never selected on
     dev_now = pd.read_json(demo / "gold_dev.jsonl", lines=True, dtype={"ticket_id": str})
     assert seen and seen < set(dev_now["ticket_id"])
