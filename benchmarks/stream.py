@@ -3,6 +3,7 @@ wording changes; and drift watch measured on it.
 
     python benchmarks/stream.py build [OUT]                 # the stream's files (seeded)
     python benchmarks/stream.py watch [OUT] [--shuffles 5]  # train on months 1-2, then drift watch on 1-4
+    python benchmarks/stream.py months [OUT]                # frozen model against onboarding and retraining
 
 The stream (from the shipped ``../shared/benchmarks/banking77`` files, nothing else):
 - months 1 and 2 hold the pool tickets of 70 tags (by operator tag, the only tag the pool has);
@@ -18,8 +19,11 @@ become available only when it is added), ``gold_dev.csv``, and ``gold_test_old.c
 point in time is scored on the tags that exist then. gold_test is read only by final scoring.
 
 ``watch`` trains the model frozen after month 2 (``tagger run`` on months 1-2 with the old tags and
-their gold_dev), then runs drift watch with the default thresholds on the four months, and on the same
-tickets with their months reshuffled (no drift left), whose alerts are false alarms.
+their gold_dev, the :data:`LIGHT` grid), then runs drift watch with the default thresholds on the four
+months, and on the same tickets with their months reshuffled (no drift left), whose alerts are false alarms.
+``months`` (``python benchmarks/stream.py months [OUT] [--run M12_RUN]``) compares that frozen model with
+the pipeline that adds the new tags in month 3 (``tagger tags add``, then ``tagger tags bootstrap`` of the
+seven together) and retrains, and each new tag's F1 with a model that had every tag from the start.
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ import pandas as pd
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from data.atomic import atomic_write_text  # noqa: E402  (every file here is written atomically)
+from data.io import write_table  # noqa: E402
 B77 = ROOT.parent / "shared" / "benchmarks" / "banking77"
 N_NEW, N_SHIFT, SHIFT = 7, 10, 3.0
 BANNER = "[NeoBank app v5] "
@@ -79,40 +85,64 @@ def build(out: Path, seed: int = 0) -> dict:
                             zip(month, day, rng.integers(8, 20, len(pool)))]
     stream["month"] = month
     out.mkdir(parents=True, exist_ok=True)
-    stream.sort_values("created_at", kind="stable").to_csv(out / "stream.csv", index=False)
-    tags[tags["tag"].isin(old)].to_csv(out / "tags_m12.csv", index=False)
-    tags.to_csv(out / "tags.csv", index=False)
+    write_table(stream.sort_values("created_at", kind="stable"), out / "stream.csv")
+    write_table(tags[tags["tag"].isin(old)], out / "tags_m12.csv")
+    write_table(tags, out / "tags.csv")
     dev = pd.read_csv(B77 / "gold_dev.csv")
-    dev[dev["tag"].isin(old)].to_csv(out / "gold_dev_m12.csv", index=False)
-    dev.to_csv(out / "gold_dev.csv", index=False)
+    write_table(dev[dev["tag"].isin(old)], out / "gold_dev_m12.csv")
+    write_table(dev, out / "gold_dev.csv")
     test = pd.read_csv(B77 / "gold_test.csv")
-    test[test["tag"].isin(old)].to_csv(out / "gold_test_old.csv", index=False)
-    test.to_csv(out / "gold_test_all.csv", index=False)
-    test.assign(text=[new_surface(t) for t in test["text"]]).to_csv(out / "gold_test_m4.csv", index=False)
+    write_table(test[test["tag"].isin(old)], out / "gold_test_old.csv")
+    write_table(test, out / "gold_test_all.csv")
+    write_table(test.assign(text=[new_surface(t) for t in test["text"]]), out / "gold_test_m4.csv")
     info = {"seed": seed, "new_tags": new, "shifted_tags": shifted,
             "tickets_per_month": {int(m): int((month == m).sum()) for m in (1, 2, 3, 4)},
             "new_tag_tickets_month3_without_their_tag": int((slow & (stream["operator_tag"] != op)).sum())}
-    (out / "stream.json").write_text(json.dumps(info, indent=2))
+    atomic_write_text(out / "stream.json", json.dumps(info, indent=2))
     return info
 
 
-def train_month12(out: Path) -> Path:
-    """``tagger run`` on months 1-2 with the old tags only: the model frozen after month 2."""
-    stream = pd.read_csv(out / "stream.csv")
-    stream[stream["month"] <= 2].drop(columns="month").to_csv(out / "pool_m12.csv", index=False)
+# the months runs' recipe grid and rounds: four recipes on three folds, two refinement rounds, so that the
+# four runs of `months` fit an hour on a 2-core machine (configs/banking77.yaml's full grid takes about 10
+# minutes per run on a quiet machine, far more on a busy one); every run here uses it, the frozen one too
+LIGHT = ("end_model: {mode: frozen, max_length: 64, select: {folds: 3, gold_dev_weights: [1, 5], "
+         "min_confidences: [0.0, 0.5], prune_noisy: false, self_train: false, features: [embedding]}}")
+
+
+def _config(out: Path, name: str, files: dict[str, Path], extra: str = "") -> Path:
+    """``configs/banking77.yaml`` (operator tags, miner refinement, recipe CV) on the stream's ``files``,
+    with the :data:`LIGHT` grid and two refinement rounds."""
     cfg = (ROOT / "configs" / "banking77.yaml").read_text()
-    cfg = re.sub(r"name: banking77", "name: stream_m12", cfg)
-    for key, file in (("pool", "pool_m12.csv"), ("gold_dev", "gold_dev_m12.csv"), ("gold_test", "gold_test_old.csv"),
-                      ("tags", "tags_m12.csv")):
-        cfg = re.sub(rf"  {key}: .*", f"  {key}: {out / file}", cfg)
+    cfg = re.sub(r"end_model: .*", LIGHT, cfg).replace("max_rounds: 5", "max_rounds: 2")
+    cfg = re.sub(r"name: banking77", f"name: {name}", cfg)
+    for key, file in files.items():
+        cfg = re.sub(rf"  {key}: .*", f"  {key}: {file}", cfg)
     cfg = cfg.replace("output_dir: ../runs", f"output_dir: {ROOT / 'runs'}").replace(
         "cache_dir: ../.cache", f"cache_dir: {ROOT / '.cache'}")
-    (out / "m12.yaml").write_text(cfg)
-    p = subprocess.run([sys.executable, "-m", "tagger.cli", "run", str(out / "m12.yaml"), "--quiet"], cwd=ROOT,
-                       capture_output=True, text=True)
+    path = out / f"{name}.yaml"
+    atomic_write_text(path, cfg + extra)
+    return path
+
+
+def _tagger(*args: str) -> str:
+    """``tagger ARGS`` in its own process; its stdout (a failure raises with the end of its stderr)."""
+    p = subprocess.run([sys.executable, "-m", "tagger.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
     if p.returncode:
-        raise RuntimeError(p.stderr[-3000:])
-    return Path(p.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"tagger {' '.join(map(str, args[:3]))}: {p.stderr[-3000:]}")
+    return p.stdout
+
+
+def _run(config: Path) -> Path:
+    return Path(_tagger("run", config, "--quiet").strip().splitlines()[-1])
+
+
+def train_month12(out: Path) -> Path:
+    """``tagger run`` on months 1-2 with the old tags only (the :data:`LIGHT` grid): the model frozen after
+    month 2."""
+    stream = pd.read_csv(out / "stream.csv")
+    write_table(stream[stream["month"] <= 2].drop(columns="month"), out / "pool_m12.csv")
+    return _run(_config(out, "stream_m12", {"pool": out / "pool_m12.csv", "gold_dev": out / "gold_dev_m12.csv",
+                                            "gold_test": out / "gold_test_old.csv", "tags": out / "tags_m12.csv"}))
 
 
 def watch(out: Path, run_dir: Path, shuffles: int, seed: int = 0) -> list[dict]:
@@ -141,40 +171,6 @@ def watch(out: Path, run_dir: Path, shuffles: int, seed: int = 0) -> list[dict]:
         shuf = stream.assign(created_at=rng.permutation(stream["created_at"].to_numpy()))
         rows += [{"stream": f"reshuffled {k + 1}", **r} for r in drift_watch(shuf, model, specs, s)]
     return rows
-
-
-# the months runs' recipe grid and rounds: four recipes on three folds, two refinement rounds, so that the
-# four runs of `months` fit an hour on a 2-core machine (configs/banking77.yaml's full grid takes about 10
-# minutes per run on a quiet machine, far more on a busy one); every months run uses it, the frozen one too
-LIGHT = ("end_model: {mode: frozen, max_length: 64, select: {folds: 3, gold_dev_weights: [1, 5], "
-         "min_confidences: [0.0, 0.5], prune_noisy: false, self_train: false, features: [embedding]}}")
-
-
-def _config(out: Path, name: str, files: dict[str, Path], extra: str = "") -> Path:
-    """``configs/banking77.yaml`` (operator tags, miner refinement, recipe CV) on the stream's ``files``,
-    with the :data:`LIGHT` grid and two refinement rounds."""
-    cfg = (ROOT / "configs" / "banking77.yaml").read_text()
-    cfg = re.sub(r"end_model: .*", LIGHT, cfg).replace("max_rounds: 5", "max_rounds: 2")
-    cfg = re.sub(r"name: banking77", f"name: {name}", cfg)
-    for key, file in files.items():
-        cfg = re.sub(rf"  {key}: .*", f"  {key}: {file}", cfg)
-    cfg = cfg.replace("output_dir: ../runs", f"output_dir: {ROOT / 'runs'}").replace(
-        "cache_dir: ../.cache", f"cache_dir: {ROOT / '.cache'}")
-    path = out / f"{name}.yaml"
-    path.write_text(cfg + extra)
-    return path
-
-
-def _tagger(*args: str) -> str:
-    """``tagger ARGS`` in its own process; its stdout (a failure raises with the end of its stderr)."""
-    p = subprocess.run([sys.executable, "-m", "tagger.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
-    if p.returncode:
-        raise RuntimeError(f"tagger {' '.join(map(str, args[:3]))}: {p.stderr[-3000:]}")
-    return p.stdout
-
-
-def _run(config: Path) -> Path:
-    return Path(_tagger("run", config, "--quiet").strip().splitlines()[-1])
 
 
 def _gold_f1(run_dir: Path) -> tuple[float, pd.Series]:
@@ -210,22 +206,20 @@ def months(out: Path, m12_run: Path | None = None) -> dict:
 
         shutil.rmtree(work)
     work.mkdir()
-    pd.read_csv(out / "tags_m12.csv").to_csv(work / "tags.csv", index=False)
-    pd.read_csv(out / "gold_dev_m12.csv").to_csv(work / "gold_dev.csv", index=False)
-    stream[stream["month"] <= 3].drop(columns="month").to_csv(work / "pool_m123.csv", index=False)
+    write_table(pd.read_csv(out / "tags_m12.csv"), work / "tags.csv")
+    write_table(pd.read_csv(out / "gold_dev_m12.csv"), work / "gold_dev.csv")
+    write_table(stream[stream["month"] <= 3].drop(columns="month"), work / "pool_m123.csv")
     store = work / "lfs"
     m123 = _config(work, "stream_m123", {"pool": work / "pool_m123.csv", "gold_dev": work / "gold_dev.csv",
                                          "gold_test": out / "gold_test_all.csv", "tags": work / "tags.csv"})
     all_tags = pd.read_csv(out / "tags.csv")
     dev_all = pd.read_csv(out / "gold_dev.csv")
-    stream[stream["month"] <= 2].drop(columns="month").to_csv(work / "pool_m12.csv", index=False)
-    m12_run = m12_run or _run(_config(work, "stream_m12_light", {"pool": work / "pool_m12.csv", "gold_dev": out / "gold_dev_m12.csv",
-                                                      "gold_test": out / "gold_test_old.csv", "tags": out / "tags_m12.csv"}))
+    m12_run = m12_run or train_month12(out)
     print(f"months 1-2 (the frozen model): {m12_run}", flush=True)
     t0 = time.perf_counter()
     for tag in new:  # month 3: each new tag with its 10 gold_dev examples
         ex = work / f"examples_{tag}.csv"
-        dev_all.loc[dev_all["tag"] == tag, ["ticket_id", "text"]].to_csv(ex, index=False)
+        write_table(dev_all.loc[dev_all["tag"] == tag, ["ticket_id", "text"]], ex)
         desc = all_tags.loc[all_tags["tag"] == tag, "description"].iloc[0]
         _tagger("tags", "add", tag, "--description", desc, "--examples", ex, "--config", m123)
     # their LFs bootstrapped together (auto mode): one loop whose proposer sees the new tags alone
@@ -246,11 +240,11 @@ def months(out: Path, m12_run: Path | None = None) -> dict:
     orig = pd.read_csv(B77 / "pool.csv").set_index("ticket_id")["operator_tag"]
     start_pool = stream[stream["month"] <= 3].drop(columns="month")
     start_pool = start_pool.assign(operator_tag=start_pool["ticket_id"].map(orig).to_numpy())
-    start_pool.to_csv(work / "pool_start.csv", index=False)
+    write_table(start_pool, work / "pool_start.csv")
     r_start = _run(_config(work, "stream_from_start", {"pool": work / "pool_start.csv", "gold_dev": out / "gold_dev.csv",
                                                        "gold_test": out / "gold_test_all.csv", "tags": out / "tags.csv"}))
 
-    stream.drop(columns="month").to_csv(work / "pool_m1234.csv", index=False)
+    write_table(stream.drop(columns="month"), work / "pool_m1234.csv")
     r4 = _run(_config(work, "stream_m1234", {"pool": work / "pool_m1234.csv", "gold_dev": work / "gold_dev.csv",
                                              "gold_test": out / "gold_test_m4.csv", "tags": work / "tags.csv"},
                       f"lfs: {{spec_dirs: [{store}]}}\n"))
@@ -278,7 +272,7 @@ def months(out: Path, m12_run: Path | None = None) -> dict:
                        "tags_add_to_champion": round(t_champion, 1)},
            "runs": {"m12": str(m12_run), "m123": str(r3), "from_start": str(r_start), "m1234": str(r4)},
            "bootstraps": boots}
-    (out / "months.json").write_text(json.dumps(res, indent=2, default=str))
+    atomic_write_text(out / "months.json", json.dumps(res, indent=2, default=str))
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f"))
     print(per_new.to_markdown(index=False, floatfmt=".3f"))
     print(json.dumps({k: res[k] for k in ("mean_new_tag_f1", "seconds")}, indent=1))
@@ -311,7 +305,7 @@ def main():
     shuffled = table[table["stream"] != "as ordered"]
     later = shuffled[shuffled["window_start"] != shuffled.groupby("stream")["window_start"].transform("min")]
     print(f"\nfalse alarms on reshuffled windows: {int((later['alerts'] != '').sum())} of {len(later)}")
-    table.to_csv(out / "drift_watch.csv", index=False)
+    write_table(table, out / "drift_watch.csv")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from sklearn.metrics import f1_score
 from data.atomic import atomic_write_text
 from labeling_functions.label_model import covered
 from labeling_functions.spec import LFSpec, dump_specs
-from labeling_functions.store import SEEN_FILE, write_seen  # noqa: F401  (SEEN_FILE: where the loop records them)
+from labeling_functions.store import write_seen
 from labeling_functions.weak import WeakLabeler
 from llm_rulegen.base import Proposal, Proposer, RoundContext, TagErrors
 from llm_rulegen.batch import AwaitingReplies, BatchError

@@ -31,17 +31,13 @@ def _tags_job(fn, config: Path, *args, **kw) -> dict:
     return out
 
 
-def _bootstrap(names: list[str], config: Path, store: Path | None, mode: str, retrain: bool, quiet: bool,
+def _bootstrap(names: list[str], config: Path, store: Path, mode: str, retrain: bool, quiet: bool,
                t0: float) -> None:
     """The new tags' LFs into ``store`` (tagger.onboard), then optionally a retrained model."""
     from tagger.cli import _fail, _load, _setup_logging
-    from tagger.onboard import bootstrap_tags
+    from tagger.onboard import bootstrap_tags, with_store
 
     _setup_logging(False, quiet)
-    if store is None:
-        _fail("bootstrapping needs --store: the LF store that receives the new tag's LFs")
-    if mode not in ("review", "auto"):
-        _fail(f"--mode is review or auto, not {mode!r}")
     cfg = _load(config, [])
     try:
         out = bootstrap_tags(cfg, names, store, mode=mode, progress=not quiet)
@@ -54,9 +50,8 @@ def _bootstrap(names: list[str], config: Path, store: Path | None, mode: str, re
     if retrain:
         from tagger.pipeline import run_pipeline
 
-        cfg.lfs.spec_dirs = list(dict.fromkeys([*cfg.lfs.spec_dirs, str(store)]))
         try:
-            run_dir = run_pipeline(cfg, progress=not quiet)
+            run_dir = run_pipeline(with_store(cfg, store), progress=not quiet)
         except (FileNotFoundError, ValueError) as e:
             _fail(str(e))
         typer.echo((run_dir / "summary.md").read_text())

@@ -24,9 +24,16 @@ from labeling_functions.builders import exemplar_lfs
 from labeling_functions.spec import dump_specs
 from labeling_functions.store import LFStore, read_seen
 from tagger.config import RunConfig
-from tagger.dataset import load_dataset, weak_labeler
+from tagger.dataset import load_dataset
 
 log = logging.getLogger("tagger.onboard")
+
+
+def with_store(cfg: RunConfig, store: str | Path) -> RunConfig:
+    """A copy of ``cfg`` whose LFs include the store's (``lfs.spec_dirs``)."""
+    cfg = cfg.model_copy(deep=True)
+    cfg.lfs.spec_dirs = list(dict.fromkeys([*cfg.lfs.spec_dirs, str(store)]))
+    return cfg
 
 
 def bootstrap_tags(cfg: RunConfig, tags: list[str], store: str | Path, mode: str = "review",
@@ -34,8 +41,7 @@ def bootstrap_tags(cfg: RunConfig, tags: list[str], store: str | Path, mode: str
     """LFs for the new ``tags`` (already in ``cfg``'s tag list, their examples in gold_dev): each one's
     exemplar choice, and the gated rules of one refinement loop whose proposer sees these tags alone,
     added to ``store``. Several tags that arrive together share the loop. Returns a summary."""
-    from tagger.pipeline import make_encoder
-    from tagger.refine import make_proposer, refine
+    from tagger.refine import make_proposer, prepare, refine
 
     if mode not in ("review", "auto"):
         raise ValueError(f"mode must be review or auto, not {mode!r}")
@@ -44,24 +50,21 @@ def bootstrap_tags(cfg: RunConfig, tags: list[str], store: str | Path, mode: str
         raise ValueError("no tag to bootstrap")
     t0 = time.perf_counter()
     store = Path(store)
-    store.mkdir(parents=True, exist_ok=True)  # a new store: empty until these tags' LFs arrive
-    cfg = cfg.model_copy(deep=True)
-    cfg.lfs.spec_dirs = list(dict.fromkeys([*cfg.lfs.spec_dirs, str(store)]))
+    cfg = with_store(cfg, store)
     cfg.refine = cfg.refine.model_copy(update={"mode": mode, "focus_tags": tags})
     ds = load_dataset(cfg)
     unknown = [t for t in tags if t not in ds.tags]
     if unknown:
         raise ValueError(f"tag {unknown[0]!r} is not in {cfg.dataset.tags}; add it first (tagger tags add)")
+    store.mkdir(parents=True, exist_ok=True)  # a new store: empty until these tags' LFs arrive
     run_dir = run_dir or Path(cfg.output_dir) / f"{cfg.name}-onboard-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    encoder = make_encoder(cfg, progress)
-    pool_emb, dev_emb = encoder(ds.pool["text"].tolist()), encoder(ds.gold_dev["text"].tolist())
+    _, pool_emb, dev_emb, labeler = prepare(cfg, ds, run_dir, progress)
 
     e = cfg.lfs.exemplar
     _, choice = exemplar_lfs(ds.gold_dev, dev_emb, tags, e.thresholds, e.min_precision, e.min_support)
     exemplar = {r["tag"]: r for r in json.loads(choice.to_json(orient="records"))}
 
-    labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder)
     proposer = make_proposer(cfg)
     res = refine(cfg, ds, labeler, pool_emb, dev_emb, run_dir / "refine", proposer=proposer)
     new = [s for s in res.all_lfs if s.tag in tags and s.status in ("proposed", "active")]

@@ -63,20 +63,27 @@ def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarr
                     language=cfg.dataset.language)
 
 
+def prepare(cfg: RunConfig, ds: Dataset, run_dir: Path, progress: bool = True):
+    """What a loop outside a run needs: ``ds``'s quarantine written to ``run_dir``, the encoder, the pool
+    and gold_dev embeddings, and the weak labeler. Returns ``(encoder, pool_emb, dev_emb, labeler)``."""
+    from data.io import write_table
+    from tagger.pipeline import make_encoder
+
+    write_table(ds.quarantine, run_dir / "quarantine.csv")
+    encoder = make_encoder(cfg, progress)
+    pool_emb, dev_emb = encoder(ds.pool["text"].tolist()), encoder(ds.gold_dev["text"].tolist())
+    return encoder, pool_emb, dev_emb, weak_labeler(cfg, ds, pool_emb, dev_emb, encoder)
+
+
 def run_refine(cfg: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
     """Only the refinement loop (``tagger refine``): writes ``RUN_DIR/refine/`` (rounds.json,
     generated_lfs.yaml, rejected.csv, best_lfs.yaml) and ``RUN_DIR/refine_summary.md``."""
-    from data.io import write_table
     from tagger.outputs import rounds_table
-    from tagger.pipeline import make_encoder
 
     run_dir = run_dir or Path(cfg.output_dir) / f"{cfg.name}-refine-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(cfg)
-    write_table(ds.quarantine, run_dir / "quarantine.csv")
-    encoder = make_encoder(cfg, progress)
-    pool_emb, dev_emb = encoder(ds.pool["text"].tolist()), encoder(ds.gold_dev["text"].tolist())
-    labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder)
+    _, pool_emb, dev_emb, labeler = prepare(cfg, ds, run_dir, progress)
     res = refine(cfg, ds, labeler, pool_emb, dev_emb, run_dir / "refine")
     dump_specs(res.best_lfs, run_dir / "refine" / "best_lfs.yaml")
     atomic_write_text(run_dir / "refine_summary.md", rounds_table(res.rounds, res.best_round, res.stop_reason) + "\n")

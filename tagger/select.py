@@ -5,7 +5,6 @@ per fold, LFs, the label model and the head see only the training folds. gold_te
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -111,13 +110,13 @@ def seen_dev_mask(cfg: RunConfig, ds: Dataset, specs: list[LFSpec], gate_mask: n
     """gold_dev rows that an LF proposer or gate has seen: the refinement loop's gating half
     (``gate_mask``), the ``seen_dev_tickets.json`` that generated-LF folders carry, and every ticket an
     LF cites (``provenance.motivating_tickets``, exemplar ids). Recipe selection never scores them."""
-    from labeling_functions.store import SEEN_FILE
+    from labeling_functions.store import SEEN_FILE, read_seen
 
     ids: set[str] = set()
     for d in cfg.lfs.spec_dirs:
-        for f in ([Path(d)] if Path(d).is_file() else Path(d).rglob(SEEN_FILE)):
-            if f.name == SEEN_FILE:
-                ids |= set(json.loads(f.read_text())["ticket_ids"])
+        if Path(d).is_dir():
+            for f in Path(d).rglob(SEEN_FILE):
+                ids |= read_seen(f.parent)
     for sp in specs:
         ids |= {str(t) for t in sp.provenance.get("motivating_tickets", []) or []}
         if sp.kind == "exemplar":
