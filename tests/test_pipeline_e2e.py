@@ -28,7 +28,9 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("e2e")
     cfg = out / "tiny.yaml"
     cfg.write_text(TINY.format(out=out, mode="frozen"))
-    r = tagger("run", str(cfg), "--quiet")
+    # six gold tickets a tag of the hard demo dialogues: no exemplar LF reaches the default 0.7 precision
+    # (leave-one-out), so the third LF family, and with it the snorkel label model, needs a laxer gate
+    r = tagger("run", str(cfg), "--quiet", "--set", "lfs.exemplar.min_precision=0.5")
     assert r.returncode == 0, r.stderr[-3000:]
     return out, Path(r.stdout.strip().splitlines()[-1]), r
 
