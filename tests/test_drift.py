@@ -93,8 +93,8 @@ def watched(tmp_path_factory):
     W, b = train_head(enc([x for _, x in train]), one_hot([t for t, _ in train], tags), l2=1e-4, max_iter=200)
     model = frozen_model(ModelInfo(tags=tags, mode="frozen", max_length=64), W, b)
     specs = [LFSpec(id=f"kw:{t}:{w}", tag=t, kind="keyword", params={"any": [w]}) for t, w in
-             (("card_lost_or_stolen", "card"), ("card_lost_or_stolen", "stolen"), ("card_declined", "declined"),
-              ("transaction_charged_twice", "twice"), ("card_not_arrived", "arrived"), ("pin_blocked", "pin"))]
+             (("card_lost_or_stolen", "card"), ("pin_blocked", "blocked"), ("card_declined", "declined"),
+              ("transaction_charged_twice", "twice"), ("card_not_arrived", "delivery"), ("pin_blocked", "pin"))]
     d = tmp_path_factory.mktemp("drift")
     model.save(d / "model")
     return df, specs, d
