@@ -130,7 +130,9 @@ def test_dags_end_to_end(af):
     run_dag(env, "train_tagger")
     reg = json.loads((work / "ws" / "registry" / "registry.json").read_text())
     assert reg["champion"] == reg["versions"][0]["version"] and reg["decisions"][0]["promoted"]
-    assert 0.5 < reg["versions"][0]["dev_score"] <= 1  # the chosen recipe's CV macro-F1: far above chance (1/12)
+    # the chosen recipe's CV macro-F1 on the hard demo dialogues (confusable tags, 120 tickets, two folds of
+    # six gold tickets a tag): at least three times chance (1/12)
+    assert 0.25 < reg["versions"][0]["dev_score"] <= 1
 
     # batch_tagging: every ticket tagged once by the champion; rerun adds nothing
     run_dag(env, "batch_tagging")
@@ -158,7 +160,10 @@ def test_killed_tagging_shard_is_retried_to_consistent_data(af):
     p = subprocess.Popen([sys.executable, "-c", code, env["TAGGER_AIRFLOW_SETTINGS"]], env=env, cwd=ROOT)
     deadline, n = time.time() + 600, 0  # generous: a loaded machine takes minutes to load the model
     while time.time() < deadline and p.poll() is None and n == 0:
-        n = q(db, f"SELECT COUNT(*) FROM ticket_tags WHERE model_version = '{champ}'")[0][0]
+        try:
+            n = q(db, f"SELECT COUNT(*) FROM ticket_tags WHERE model_version = '{champ}'")[0][0]
+        except sqlite3.OperationalError:  # run alone, the first shard creates the table
+            n = 0
         time.sleep(0.2)
     assert p.poll() is None and n > 0, f"the worker wrote no shard in time (exit {p.poll()}, {n} rows)"
     p.send_signal(signal.SIGKILL)
@@ -180,7 +185,13 @@ def test_lf_refinement_in_batch_mode(af, tmp_path):
     env, work = af
     settings = Path(env["TAGGER_AIRFLOW_SETTINGS"]).read_text().replace(f"{work}/ws", f"{tmp_path}/ws")
     batch = tmp_path / "batch"
-    (tmp_path / "airflow.yaml").write_text(settings.replace("run_config: run.yaml", f"run_config: {work}/configs/run.yaml")
+    # the stand-in LLM proposes one keyword per tag, the longest word of its name; on the hard demo dialogues
+    # (no word gives a tag away) it needs the gate the batch CLI test uses to admit any
+    run = (work / "configs" / "run.yaml").read_text()
+    assert "refine: {max_rounds: 2, patience: 1}" in run
+    (tmp_path / "run.yaml").write_text(run.replace("refine: {max_rounds: 2, patience: 1}", "refine: {max_rounds: 2, "
+                                                   "patience: 1, gate: {min_precision: 0.5, min_support: 1}}"))
+    (tmp_path / "airflow.yaml").write_text(settings.replace("run_config: run.yaml", f"run_config: {tmp_path}/run.yaml")
                                            + f"refine_batch_dir: {batch}\n")
     env = {**env, "TAGGER_AIRFLOW_SETTINGS": str(tmp_path / "airflow.yaml")}
     run_dag(env, "ticket_ingest", "2026-03-01T00:00:00")
