@@ -10,6 +10,7 @@ label matrix (tests assert it). Every text pattern runs on RE2 (linear time), ne
 from __future__ import annotations
 
 import json
+import string
 import unicodedata
 from typing import Callable, Sequence
 
@@ -106,6 +107,9 @@ def phrase_pattern(phrases: Sequence[str], tier: int = ANY_TEXT) -> str:
     return rf"(?:^|{not_word})(?:{'|'.join(alts)})(?:{not_word}|$)"
 
 
+_BOUNDARY = string.whitespace + string.punctuation + "«»„“”‘’—–…"  # what a phrase pattern's boundaries may consume
+
+
 class PhraseMatcher:
     """Keyword phrases on RE2, case-insensitive, ё = е. One pattern per text tier, compiled on first
     use: the ASCII and common tiers' small classes cost RE2 far less than Unicode properties."""
@@ -125,8 +129,21 @@ class PhraseMatcher:
     def match(self, data: bytes, tier: int) -> bool:
         return self.regex(tier).search_bytes(data)
 
+    def span(self, data: bytes, tier: int) -> tuple[int, int] | None:
+        """Byte offsets of the leftmost matching phrase, without the boundary characters the pattern consumes."""
+        found = self.regex(tier).span_bytes(data)
+        if found is None:
+            return None
+        start, end = found
+        text = data[start:end].decode("utf-8", "surrogatepass")
+        lead = len(text) - len(text.lstrip(_BOUNDARY))
+        trail = len(text) - len(text.rstrip(_BOUNDARY))
+        return start + len(text[:lead].encode("utf-8", "surrogatepass")), \
+            end - len(text[len(text) - trail:].encode("utf-8", "surrogatepass"))
+
     def __reduce__(self):
         return PhraseMatcher, (self.phrases,)
+
 
 
 class CompiledLF:
@@ -179,6 +196,19 @@ class CompiledLF:
 
     def _utf8_vote(self, b: bytes, tier: int) -> bool:
         return all(r.match(b, tier) for r in self.must) and not (self.exclude and self.exclude.match(b, tier))
+
+    def match_span(self, text) -> tuple[int, int] | None:
+        """Character offsets of what a keyword or regex LF matched in ``text`` (its first phrase or
+        pattern), when it votes on the text; None otherwise, and for every other kind."""
+        if self.kind not in ("keyword", "regex") or not self._text_vote(text) or not self.must:
+            return None
+        b = to_utf8(text)
+        m = self.must[0]
+        found = m.span(b, text_tier(text, b)) if isinstance(m, PhraseMatcher) else m.span_bytes(b)
+        if found is None:
+            return None
+        start = len(b[:found[0]].decode("utf-8", "surrogatepass"))
+        return start, start + len(b[found[0]:found[1]].decode("utf-8", "surrogatepass"))
 
     # --- row-wise (snorkel) -------------------------------------------------------------
     def row_vote(self, x) -> int:

@@ -79,6 +79,11 @@ class LinearRegex:
     def search(self, text: str) -> bool:
         return self.search_bytes(to_utf8(text))
 
+    def span_bytes(self, data: bytes) -> tuple[int, int] | None:
+        """Byte offsets of the leftmost match in ``data``, or None (for showing a hit, not for voting)."""
+        start, end = self._re.Match(_UNANCHORED, data, 0, len(data))[0]
+        return None if start == -1 else (start, end)
+
     def match(self, data: bytes, tier: int) -> bool:
         """:meth:`search_bytes`; the text's tier does not change what an LF regex means."""
         return self.search_bytes(data)

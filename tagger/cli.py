@@ -152,11 +152,11 @@ def tag(input: Path = typer.Argument(..., help="tickets: .csv, .jsonl or .parque
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     secs = time.perf_counter() - t0
-    typer.echo(f"tagged {len(out)} tickets -> {output} in {secs:.1f}s ({len(out) / max(secs, 1e-9):.0f} tickets/s, "
-               f"model loading included)")
     if len(q):
         reasons = q["reason"].value_counts().to_dict()
         typer.echo(f"quarantined {len(q)} rows {reasons} -> {qpath}")
+    typer.echo(f"tagged {len(out)} tickets -> {output} in {secs:.1f}s ({len(out) / max(secs, 1e-9):.0f} tickets/s, "
+               f"model loading included)")
 
 
 lf_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Review labeling functions in an LF store (YAML files per tag).")

@@ -30,7 +30,9 @@ def measure(cfg: RunConfig, specs: list[LFSpec], n_samples: int = 5) -> list[dic
     y = ds.gold_dev["tag"].map({t: i for i, t in enumerate(ds.tags)}).to_numpy()
     stats = lf_summary(Lp, specs, ds.tags, Y=y, L_dev=Ld)
     out = []
-    for s, st, hits in zip(specs, stats.to_dict("records"), sample_hits(specs, Lp, Ld, ds.pool, ds.gold_dev, n_samples)):
+    for s, c, st, hits in zip(specs, comp, stats.to_dict("records"),
+                              sample_hits(specs, Lp, Ld, ds.pool, ds.gold_dev, n_samples)):
+        hits = {k: h.assign(span=[c.match_span(t) for t in h["text"]]) for k, h in hits.items()}
         out.append({
             "id": s.id, "tag": s.tag, "kind": s.kind, "status": s.status,
             "dev_hits": int(st["dev_correct"] + st["dev_incorrect"]), "dev_correct": int(st["dev_correct"]),
@@ -43,19 +45,38 @@ def measure(cfg: RunConfig, specs: list[LFSpec], n_samples: int = 5) -> list[dic
     return out
 
 
-def format_measurement(m: dict) -> str:
+MARK = ("[[", "]]")  # around the matched words in a shown hit
+
+
+def around_match(text: str, span: tuple[int, int] | None, limit: int = 140) -> str:
+    """A hit on one line (turns joined by `` | ``) cut to about ``limit`` characters around the span the LF
+    matched, which is marked (:data:`MARK`); without a span (an embedding or metadata LF), its beginning."""
     from data.schema import one_line
 
-    def clip(t: str) -> str:
-        return one_line(t, 140)
+    if span is None:
+        return one_line(text, limit)
+    start, end = span
+    marked = one_line(text[:start] + "\x00" + text[start:end] + "\x01" + text[end:], 10 ** 9)
+    i = marked.index("\x00")
+    lo = max(0, min(i - limit // 3, len(marked) - limit))
+    window = marked[lo:lo + limit]
+    window = ("..." if lo > 0 else "") + window + ("..." if lo + limit < len(marked) else "")
+    if "\x01" not in window:  # a match longer than the window: close the mark at the cut
+        window = window.removesuffix("...") + "\x01..."
+    return window.replace("\x00", MARK[0]).replace("\x01", MARK[1])
+
+
+def format_measurement(m: dict) -> str:
+    def clip(r: dict) -> str:
+        return around_match(r["text"], r.get("span"))
 
     lines = [f"{m['id']}  tag={m['tag']} kind={m['kind']} status={m['status']}",
              f"  gold_dev: {m['dev_hits']} hits, {m['dev_correct']} correct, precision {m['dev_precision']:.2f}, "
              f"recall {m['dev_recall']:.2f}; pool: {m['pool_hits']} hits ({m['pool_coverage']:.1%})"]
-    for title, key, fmt in (("correct on gold_dev", "correct_examples", lambda r: f"[{r['ticket_id']}] {clip(r['text'])}"),
+    for title, key, fmt in (("correct on gold_dev", "correct_examples", lambda r: f"[{r['ticket_id']}] {clip(r)}"),
                             ("incorrect on gold_dev", "incorrect_examples",
-                             lambda r: f"[{r['ticket_id']}] true={r['tag']}: {clip(r['text'])}"),
-                            ("unlabeled pool hits", "unlabeled_examples", lambda r: f"[{r['ticket_id']}] {clip(r['text'])}")):
+                             lambda r: f"[{r['ticket_id']}] true={r['tag']}: {clip(r)}"),
+                            ("unlabeled pool hits", "unlabeled_examples", lambda r: f"[{r['ticket_id']}] {clip(r)}")):
         lines.append(f"  {title}:")
         lines += [f"    {fmt(r)}" for r in m[key]] or ["    (none)"]
     return "\n".join(lines)

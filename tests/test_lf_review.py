@@ -1,4 +1,5 @@
 """LF store lifecycle and the analyst CLI (`tagger lf ...`) on tiny demo data."""
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,8 @@ def test_cli_review_flow_and_only_active_lfs_train(tiny):
     r = tagger("lf", "show", "kw:stolen", "--store", str(store), "--config", str(cfg))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "gold_dev:" in r.stdout and "correct on gold_dev" in r.stdout and "unlabeled pool hits" in r.stdout
+    hits = [x for x in r.stdout.splitlines() if x.startswith("    [")]
+    assert hits and all(re.search(r"\[\[stolen\]\]", x, re.I) for x in hits)  # each hit shows its match, marked
     assert tagger("lf", "approve", "kw:stolen", "--store", str(store), "--reason", "precise", "--by", "ana").returncode == 0
     assert tagger("lf", "reject", "kw:bad", "--store", str(store), "--reason", "fires on every card ticket").returncode == 0
     r = tagger("lf", "retire", "kw:fee", "--store", str(store), "--reason", "x")
@@ -156,3 +159,32 @@ def test_an_lf_that_no_longer_validates_is_left_out_named_and_its_file_never_rew
         st.set_status("kw:fee", "active", "ana", "fine")
     assert f.read_text() == before  # nothing lost
     assert st.set_status("kw:pin", "active", "ana", "fine").status == "active"  # other tags stay usable
+
+
+def test_lf_show_cuts_each_hit_around_its_match_and_marks_it():
+    """`lf show` / `lf test` print a hit around the words the LF matched, marked [[...]]: keyword phrases
+    (without the boundary characters their pattern consumes), regex matches, Cyrillic (character, not byte,
+    offsets), a match at the end of a long dialogue; embedding and metadata LFs show the text's beginning."""
+    from labeling_functions.apply import compile_lfs
+    from tagger.lf_tools import around_match
+
+    tags = ["card_lost_or_stolen", "transfer_failed", "fee_charged"]
+    lfs = compile_lfs([kw("kw:stolen", tags[0], "card stolen"),
+                       LFSpec(id="re:fail", tag=tags[1], kind="regex", params={"pattern": r"transfer\w* (failed|fail)"}),
+                       kw("kw:ru", tags[2], "комиссия"),
+                       LFSpec(id="op", tag=tags[2], kind="metadata", params={"field": "channel", "equals": "chat"})], tags)
+    stolen, fail, ru, meta = lfs
+    filler = "Operator: Welcome to the bank, how can I help you today? " * 8
+    text = filler + "\nCustomer: hi, my Card  stolen, yesterday.\nOperator: I've blocked it."
+    span = stolen.match_span(text)
+    assert text[span[0]:span[1]] == "Card  stolen"
+    shown = around_match(text, span)
+    assert "[[Card  stolen]]" in shown and shown.startswith("...") and len(shown) <= 140 + 10  # one line, cut near it
+    assert "\n" not in shown and " | Customer: hi, my [[" in shown
+    assert around_match("My transfers failed twice", fail.match_span("My transfers failed twice")) == \
+        "My [[transfers failed]] twice"
+    t = "Здравствуйте! Почему списана комиссия 50 ₽?"
+    assert around_match(t, ru.match_span(t)) == "Здравствуйте! Почему списана [[комиссия]] 50 ₽?"
+    assert stolen.match_span("my card was not stolen") is None and meta.match_span(text) is None
+    plain = around_match(text, None)
+    assert plain.startswith("Operator: Welcome") and plain.endswith("...") and "[[" not in plain

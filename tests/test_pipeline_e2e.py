@@ -3,6 +3,7 @@ main run is a real ``python -m tagger.cli run`` process; the commands that read 
 ``tagger`` app in this process (tests.tiny_configs.cli)."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,8 +93,14 @@ def test_tag_command_tags_a_file_and_quarantines_bad_rows(tiny_run, tmp_path):
                   "text": ["my card was stolen yesterday, card 4111 1111 1111 1111",
                            "why is there a fee of 2 pounds", "no id", "dup"]}).to_csv(inp, index=False)
     out = tmp_path / "tags.csv"
-    r = cli("tag", "--model", run_dir / "model", inp, out, "--quiet")
+    # as a user runs it (its own process): --quiet prints no step, progress or INFO line, and the output ends
+    # with the throughput
+    r = subprocess.run([sys.executable, "-m", "tagger.cli", "tag", "--model", str(run_dir / "model"), str(inp), str(out),
+                        "--quiet"], capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
+    assert " INFO " not in r.stderr and "\r" not in r.stderr and "%|" not in r.stderr, r.stderr[-2000:]
+    assert re.fullmatch(r"tagged 2 tickets -> \S+ in [0-9.]+s \(\d+ tickets/s, model loading included\)",
+                        r.stdout.strip().splitlines()[-1]), r.stdout
     tags = pd.read_csv(out)
     assert tags.columns[:3].tolist() == ["ticket_id", "tag", "confidence"]
     assert tags["ticket_id"].tolist() == ["n1", "n2"]
