@@ -40,6 +40,7 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
     out, run_dir, r = tiny_run
     assert run_dir.is_dir() and run_dir.parent == out / "runs"
     assert r.stdout.strip().splitlines()[-2] == f"report: {run_dir / 'report.html'}"  # where to look, then the run
+    assert " INFO " not in r.stderr and "%|" not in r.stderr and "\r" not in r.stderr, r.stderr[-2000:]  # --quiet
     for f in ("metrics.json", "summary.md", "lfs.yaml", "lf_summary.csv", "quarantine.csv", "per_tag.csv",
               "confusion.csv", "train_labels.parquet", "model/model_config.json", "model/head.safetensors",
               "model/encoder/config.json", "per_tag_f1.png", "confusion_top.png", "report.html",
