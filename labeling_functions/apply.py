@@ -28,13 +28,20 @@ NEIGHBOR_CHUNK = 2048
 
 
 class Reference:
-    """The reference tickets ``neighbor`` LFs look up (normally the pool): ids, embeddings, fields."""
+    """The reference tickets ``neighbor`` LFs look up (normally the pool): ids, embeddings, fields.
 
-    def __init__(self, frame: pd.DataFrame, embeddings: np.ndarray):
+    Finding every ticket's neighbours costs (tickets x reference) similarities, so with ``max_rows`` below
+    the frame's length the reference is a seeded sample of that many of its tickets (in their order);
+    a ticket outside the sample still gets its neighbours, from the sample."""
+
+    def __init__(self, frame: pd.DataFrame, embeddings: np.ndarray, max_rows: int | None = None, seed: int = 0):
         if len(frame) != len(embeddings):
             raise ValueError("reference needs one embedding per ticket")
-        self.frame = frame.reset_index(drop=True)
-        self.emb = np.asarray(embeddings, dtype=np.float64)
+        rows = np.arange(len(frame))
+        if max_rows is not None and len(frame) > max_rows:
+            rows = np.sort(np.random.default_rng([seed, 2]).choice(len(frame), size=max_rows, replace=False))
+        self.frame = frame.iloc[rows].reset_index(drop=True)
+        self.emb = np.asarray(embeddings, dtype=np.float64)[rows]
         self.pos = {t: i for i, t in enumerate(self.frame["ticket_id"])}
         self._values: dict[str, np.ndarray] = {}
 

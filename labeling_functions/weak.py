@@ -49,13 +49,14 @@ class WeakLabeler:
     """Builds LFs, applies them and fits the label model, for all of gold_dev or a part of it.
 
     ``fixed`` are the LFs that do not depend on gold_dev (operator tags, neighbours, the store's
-    LFs); ``encoder`` embeds the text of exemplar LFs. Calling the labeler with a boolean mask over
+    LFs); ``encoder`` embeds the text of exemplar LFs; ``reference``: what neighbour LFs look up (default:
+    the whole pool). Calling the labeler with a boolean mask over
     gold_dev returns :class:`WeakLabels` built from those rows alone.
     """
 
     def __init__(self, tags: list[str], pool: pd.DataFrame, gold_dev: pd.DataFrame, pool_emb: np.ndarray,
                  dev_emb: np.ndarray, encoder, fixed: list[LFSpec], exemplar: ExemplarLFConfig = ExemplarLFConfig(),
-                 label_model: LabelModelConfig = LabelModelConfig()):
+                 label_model: LabelModelConfig = LabelModelConfig(), reference: Reference | None = None):
         self.tags, self.pool, self.gold_dev = tags, pool, gold_dev
         self.pool_emb, self.dev_emb, self.encoder = pool_emb, dev_emb, encoder
         self.exemplar, self.label_model = exemplar, label_model
@@ -63,7 +64,7 @@ class WeakLabeler:
         self.y_dev = gold_dev["tag"].map(self.tag_index).to_numpy()
         self.fixed = list(fixed)
         check_unique(self.fixed)
-        self.reference = Reference(pool, pool_emb)
+        self.reference = reference if reference is not None else Reference(pool, pool_emb)
         compiled = compile_lfs(self.fixed, tags, embed=encoder, reference=self.reference)
         self.L_fixed = apply_lfs(pool, compiled, pool_emb)
         self.L_fixed_dev = apply_lfs(gold_dev, compiled, dev_emb)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from data.io import load_tags, load_tickets, quarantine_summary
 from data.schema import IngestLimits
+from labeling_functions.apply import Reference
 from labeling_functions.builders import neighbor_lfs, operator_lfs
 from labeling_functions.spec import LFSpec, check_unique, load_specs
 from labeling_functions.weak import WeakLabeler
@@ -144,4 +145,10 @@ def fixed_lfs(cfg: RunConfig, ds: Dataset) -> list[LFSpec]:
 def weak_labeler(cfg: RunConfig, ds: Dataset, pool_emb: np.ndarray, dev_emb: np.ndarray, encoder) -> WeakLabeler:
     """The run's :class:`WeakLabeler`: the fixed LFs of ``cfg.lfs`` and its exemplar and label-model settings."""
     return WeakLabeler(ds.tags, ds.pool, ds.gold_dev, pool_emb, dev_emb, encoder, fixed_lfs(cfg, ds),
-                       exemplar=cfg.lfs.exemplar, label_model=cfg.label_model)
+                       exemplar=cfg.lfs.exemplar, label_model=cfg.label_model,
+                       reference=pool_reference(cfg, ds, pool_emb))
+
+
+def pool_reference(cfg: RunConfig, ds: Dataset, pool_emb: np.ndarray) -> Reference:
+    """What the run's neighbour LFs look up: the pool, or a seeded sample of ``lfs.neighbor.max_reference``."""
+    return Reference(ds.pool, pool_emb, cfg.lfs.neighbor.max_reference, cfg.seed)

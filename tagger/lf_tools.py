@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from labeling_functions.analysis import lf_summary, sample_hits
-from labeling_functions.apply import Reference, apply_lfs, compile_lfs
+from labeling_functions.apply import apply_lfs, compile_lfs
 from labeling_functions.spec import LFSpec
 from tagger.config import RunConfig
 
@@ -13,7 +13,7 @@ from tagger.config import RunConfig
 def measure(cfg: RunConfig, specs: list[LFSpec], n_samples: int = 5) -> list[dict]:
     """Per spec: gold_dev hits / precision / recall, pool coverage, and sample hits (correct and
     incorrect on gold_dev, and on unlabeled pool tickets). gold_test is not read."""
-    from tagger.dataset import load_dataset
+    from tagger.dataset import load_dataset, pool_reference
 
     ds = load_dataset(cfg)
     need_emb = any(s.kind in ("exemplar", "neighbor") for s in specs)
@@ -23,7 +23,7 @@ def measure(cfg: RunConfig, specs: list[LFSpec], n_samples: int = 5) -> list[dic
 
         enc = make_encoder(cfg)
         pool_emb, dev_emb = enc(ds.pool["text"].tolist()), enc(ds.gold_dev["text"].tolist())
-        ref = Reference(ds.pool, pool_emb)
+        ref = pool_reference(cfg, ds, pool_emb)
     comp = compile_lfs(specs, ds.tags, embed=enc, reference=ref)
     Lp = apply_lfs(ds.pool, comp, pool_emb)
     Ld = apply_lfs(ds.gold_dev, comp, dev_emb)

@@ -140,6 +140,38 @@ def test_neighbor_lf_never_counts_the_ticket_itself():
     assert L[0].tolist() == [-1, -1, 2] and L[1].tolist() == [-1, 1, -1]
 
 
+
+def test_neighbor_reference_capped_to_a_seeded_sample():
+    """``Reference(max_rows=...)``: neighbours come from a seeded sample of the pool (the search costs
+    tickets x reference); a sampled ticket still never neighbours itself, every ticket gets its k from the
+    sample, the vectorized votes equal snorkel's row-wise ones, and a cap at or above the pool changes nothing."""
+    from snorkel.labeling import PandasLFApplier
+
+    rng = np.random.default_rng(0)
+    n = 60
+    emb = rng.normal(size=(n, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    df = pd.DataFrame({"ticket_id": [f"t{i}" for i in range(n)], "text": ["x"] * n,
+                       "operator_tag": rng.choice(TAGS, size=n)})
+    full, capped = Reference(df, emb), Reference(df, emb, max_rows=20, seed=3)
+    assert len(full.frame) == n and len(capped.frame) == 20
+    assert capped.frame["ticket_id"].tolist() == Reference(df, emb, max_rows=20, seed=3).frame["ticket_id"].tolist()
+    assert capped.frame["ticket_id"].tolist() != Reference(df, emb, max_rows=20, seed=4).frame["ticket_id"].tolist()
+    nn = capped.neighbors(emb, df["ticket_id"].tolist(), 3)
+    assert nn.shape == (n, 3) and nn.max() < 20
+    sampled = capped.frame["ticket_id"].tolist()
+    assert all(sampled[j] != tid for tid, row in zip(df["ticket_id"], nn) for j in row)  # never itself
+    spec = neighbor_lfs(TAGS, k=3, min_share=0.6)
+    compiled = compile_lfs(spec, TAGS, reference=capped)
+    L = apply_lfs(df, compiled, emb)
+    assert (L != -1).any()
+    np.testing.assert_array_equal(L, PandasLFApplier(to_snorkel_lfs(compiled)).apply(with_embeddings(df, emb),
+                                                                                     progress_bar=False))
+    same = Reference(df, emb, max_rows=n)
+    np.testing.assert_array_equal(apply_lfs(df, compile_lfs(spec, TAGS, reference=same), emb),
+                                  apply_lfs(df, compile_lfs(spec, TAGS, reference=full), emb))
+
+
 def test_lf_summary_matches_snorkel_lfanalysis():
     from snorkel.labeling import LFAnalysis
 

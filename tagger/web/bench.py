@@ -46,12 +46,12 @@ class Bench:
         ds = self.dataset()
         with self._lock:
             if self._emb is None:
-                from labeling_functions.apply import Reference
+                from tagger.dataset import pool_reference
                 from tagger.pipeline import make_encoder
 
                 enc = make_encoder(self.cfg)
                 pool_emb, dev_emb = enc(ds.pool["text"].tolist()), enc(ds.gold_dev["text"].tolist())
-                self._emb = (enc, pool_emb, dev_emb, Reference(ds.pool, pool_emb))
+                self._emb = (enc, pool_emb, dev_emb, pool_reference(self.cfg, ds, pool_emb))
             return self._emb
 
     def matrices(self, specs: list[LFSpec]) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
