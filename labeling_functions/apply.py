@@ -152,7 +152,6 @@ class PhraseMatcher:
         return PhraseMatcher, (self.phrases,)
 
 
-
 class CompiledLF:
     """A spec turned into matchers; ``row_vote`` and ``column_votes`` share them."""
 

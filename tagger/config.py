@@ -73,7 +73,7 @@ class NeighborLFConfig(_Strict):
     max_reference: int | None = Field(
         20000, gt=0, description="the neighbours are looked up among a seeded sample of at most this many pool "
         "tickets: the search costs (pool x reference) similarities, which at 100,000 tickets against the whole pool "
-        "took about 270 s and grows with the square of the pool; empty: the whole pool")
+        "took about 5 minutes here and grows with the square of the pool; empty: the whole pool")
 
 
 class LFConfig(_Strict):
