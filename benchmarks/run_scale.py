@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.run import B77, scaled_pool  # noqa: E402
 
-STEPS = ("embed", "refine", "select", "end_model", "baselines", "evaluate")
+STEPS = ("embed", "fixed_lfs", "refine", "select", "end_model", "baselines", "evaluate")
 
 
 def scaled_config(n: int, base: Path, precision: str, work: Path) -> Path:

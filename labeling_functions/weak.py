@@ -7,6 +7,7 @@ loop's gating half never leaks into the votes it is scored on.
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 
@@ -70,6 +71,16 @@ class WeakLabeler:
         self.L_fixed_dev = apply_lfs(gold_dev, compiled, dev_emb)
         self.prior = estimate_prior(pool["operator_tag"].dropna(), tags)
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def subset(self, rows: np.ndarray) -> "WeakLabeler":
+        """The same labeler over the pool ``rows`` alone (recipe CV's pool sample): its LF votes are
+        the rows' own, taken from this labeler, nothing is re-applied, and the label model fits on those
+        rows. The neighbour reference and the operator-tag prior stay the whole pool's."""
+        sub = copy.copy(self)
+        sub.pool, sub.pool_emb = self.pool.iloc[rows].reset_index(drop=True), self.pool_emb[rows]
+        sub.L_fixed = self.L_fixed[rows]
+        sub._cache = {k: (p[rows], d) for k, (p, d) in self._cache.items()}
+        return sub
 
     def apply(self, specs: list[LFSpec]) -> tuple[np.ndarray, np.ndarray]:
         """Pool and dev votes of ``specs``; an LF whose spec did not change is never re-applied."""

@@ -123,8 +123,8 @@ class SelectConfig(_Strict):
     self_train_min_unlabeled: float = Field(0.05, ge=0, le=1, description="skip self-training variants of weak recipes "
                                             "when less than this share of the pool has no weak label")
     pool_sample: int | None = Field(
-        20000, gt=0, description="recipe CV and the refinement loop's per-round model train on a seeded sample of at "
-        "most this many pool tickets (the final model and the baselines train on the whole pool); empty: the whole pool")
+        5000, gt=0, description="recipe CV runs on a seeded sample of at most this many pool tickets: its heads, each "
+        "fold's label model and its confident learning (the final model trains on the whole pool); empty: the whole pool")
     drop_after: int = Field(2, ge=1, description="racing: after this many folds, and after each later one, drop the "
                             "recipes whose mean fold score so far trails the best by more than drop_margin")
     drop_margin: float | None = Field(0.03, ge=0, description="macro-F1 behind the best mean (over the same folds) at "
@@ -164,6 +164,10 @@ class EndModelConfig(_Strict):
     features: Literal["embedding", "embedding+char"] = Field("embedding", description="head features when select is off")
     lexical: LexicalConfig = LexicalConfig()
     select: SelectConfig = SelectConfig()
+    aux_sample: int | None = Field(
+        20000, gt=0, description="the heads other than the final model and recipe CV's (the refinement loop's per-round "
+        "model, confident learning's fold heads in the final training, the pool baselines) train on a seeded sample "
+        "of at most this many pool tickets; empty: the whole pool")
     min_confidence: float = Field(0.0, ge=0, le=1, description="drop training tickets whose top label prob is below")
 
     @model_validator(mode="after")

@@ -162,7 +162,7 @@ def train_final(cfg: RunConfig, ds: Dataset, wl: WeakLabels, recipe: dict, feats
     flagged = None
     if recipe.get("prune"):
         flagged = prune_flags(recipe, ds, pool_X, wl.proba, mask, head_kw, em.select.prune_folds, cfg.seed,
-                              em.select.pool_sample)
+                              em.aux_sample)
         log.info("confident learning flagged %d of %d weak labels as likely wrong", flagged.sum(), mask.sum())
     keep, texts, Y, w = recipe_training_set(recipe, ds.pool, ds.tags, wl.proba, mask, ds.gold_dev, em.min_confidence,
                                             flagged=flagged)

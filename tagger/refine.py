@@ -47,8 +47,8 @@ def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarr
     head_kw = {"l2": cfg.end_model.head.l2, "max_iter": cfg.end_model.head.max_iter, "seed": cfg.seed}
     dev_ids = ds.gold_dev["ticket_id"]
 
-    sample = np.zeros(len(ds.pool), dtype=bool)  # as recipe CV: at most end_model.select.pool_sample tickets
-    sample[pool_sample_rows(len(ds.pool), cfg.end_model.select.pool_sample, cfg.seed)] = True
+    sample = np.zeros(len(ds.pool), dtype=bool)  # at most end_model.aux_sample tickets
+    sample[pool_sample_rows(len(ds.pool), cfg.end_model.aux_sample, cfg.seed)] = True
 
     def train_eval(wl, gate_mask):
         # weak labels only: no gold label reaches the per-round model; selection-half tickets are left out

@@ -1,7 +1,7 @@
 """Baselines and the final scoring: the only step that reads gold_test.
 
 The baselines train the same linear head on the frozen embeddings: gold_dev alone, the operator tags
-alone, and majority vote over the LF families (the pool ones on at most ``select.pool_sample`` tickets).
+alone, and majority vote over the LF families (the pool ones on at most ``end_model.aux_sample`` tickets).
 """
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ log = logging.getLogger("tagger")
 def train_baselines(cfg: RunConfig, ds: Dataset, pool_emb: np.ndarray, dev_emb: np.ndarray, mv: np.ndarray,
                     mask: np.ndarray, head_kw: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{name: (W, b)}`` of each baseline in ``evaluation.baselines`` that the data allows. The pool
-    baselines train on the pool sample of recipe CV (at most ``end_model.select.pool_sample`` tickets)."""
+    baselines train on a seeded pool sample of at most ``end_model.aux_sample`` tickets."""
     from tagger.select import pool_sample_rows
 
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     wanted = cfg.evaluation.baselines
     sample = np.zeros(len(ds.pool), dtype=bool)
-    sample[pool_sample_rows(len(ds.pool), cfg.end_model.select.pool_sample, cfg.seed)] = True
+    sample[pool_sample_rows(len(ds.pool), cfg.end_model.aux_sample, cfg.seed)] = True
     mask = mask & sample
     if "gold_dev" in wanted:
         out["baseline_gold_dev_only"] = train_head(dev_emb, one_hot(ds.gold_dev["tag"], ds.tags), **head_kw)

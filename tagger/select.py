@@ -99,7 +99,7 @@ def prune_flags(recipe: dict, ds: Dataset, X: np.ndarray, proba: np.ndarray, mas
     """The weak labels the final model drops under a ``prune`` recipe: confident-learning flags over
     the covered pool, less gold_dev tickets when the recipe trains on gold_dev (they train on their
     gold label, never on the weak one, so they are neither dropped nor listed for review). The fold heads
-    train on at most ``max_rows`` of them (``select.pool_sample``; see ``models.noise.out_of_fold_proba``)."""
+    train on at most ``max_rows`` of them (``end_model.aux_sample``; see ``models.noise.out_of_fold_proba``)."""
     flagged = weak_label_flags(X, proba, mask, head_kw, folds, seed, max_rows)
     if recipe["dev_weight"] > 0:
         flagged &= ~ds.pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
@@ -158,7 +158,9 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
     folds = holdout_folds(y, seen, k, cfg.seed)
     sel = cfg.end_model.select
     rows = pool_sample_rows(len(ds.pool), sel.pool_sample, cfg.seed)
-    pool = ds.pool.iloc[rows].reset_index(drop=True)
+    if len(rows) < len(ds.pool):  # LFs' votes are the sample's, and each fold's label model fits on it alone
+        labeler = labeler.subset(rows)
+    pool = labeler.pool
     in_dev = pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
     scores = {r["name"]: [] for r in recipes}
     oof = {r["name"]: np.full(len(y), -1, dtype=np.int64) for r in recipes}  # out-of-fold predictions
@@ -171,8 +173,8 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
     for f in range(k):
         tr, va = folds != f, folds == f
         wl = labeler(tr, extra_specs=extra)
-        proba, mask = wl.proba[rows], covered(wl.L)[rows]
-        votes, dev_votes = tag_votes(wl.L, wl.specs, ds.tags)[rows], tag_votes(wl.L_dev, wl.specs, ds.tags)
+        proba, mask = wl.proba, covered(wl.L)
+        votes, dev_votes = tag_votes(wl.L, wl.specs, ds.tags), tag_votes(wl.L_dev, wl.specs, ds.tags)
         dev_tr = ds.gold_dev[tr]
         held_out = ds.gold_dev["ticket_id"][va]
         flags: dict[str, np.ndarray] = {}  # per feature set, computed once per fold

@@ -89,3 +89,37 @@ def test_confident_learning_on_a_sample_still_finds_the_flipped_labels():
     flags = noisy_label_flags(X, noisy, 3, kw, max_rows=300)
     clean = np.setdiff1d(np.arange(1200), flip)
     assert flags[flip].mean() >= 0.8 and flags[clean].mean() <= 0.05, (flags[flip].mean(), flags[clean].mean())
+
+
+def test_a_pool_sample_labeler_votes_as_the_whole_pool_does_on_its_rows(tmp_path):
+    cfg = _cfg(tmp_path, "all")
+    ds, pool_emb, dev_emb, _ = _data(tmp_path)
+    labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder=None)
+    rows = pool_sample_rows(len(ds.pool), 300, 0)
+    dev = np.ones(len(ds.gold_dev), dtype=bool)
+    full, sub = labeler(dev), labeler.subset(rows)(dev)
+    assert np.array_equal(sub.L, full.L[rows]) and np.array_equal(sub.L_dev, full.L_dev)
+    assert sub.proba.shape == (300, len(ds.tags)) and len(labeler.pool) == len(ds.pool) > 300
+    # its own label model, fitted on the sample alone, mostly agrees with the whole pool's
+    assert (sub.proba.argmax(1) == full.proba[rows].argmax(1)).mean() >= 0.9
+
+
+def test_warm_started_self_training_ends_where_cold_rounds_do():
+    from models.recipes import fit_recipe_head, pseudo_labels
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 6, 1500)
+    X = (rng.normal(size=(1500, 24)) + 1.2 * np.eye(6, 24)[y]).astype(np.float32)
+    lab, unl = np.arange(300), np.arange(300, 1500)
+    Y, w = np.eye(6, dtype=np.float32)[y[lab]], np.ones(300, dtype=np.float32)
+    kw = {"l2": 1e-3, "max_iter": 300, "seed": 0}
+    recipe = {"self_train": 3, "self_train_min_confidence": 0.5, "self_train_labels": "hard"}
+    W, b, m = fit_recipe_head(recipe, X[lab], Y, w, X[unl], kw)
+    Wc, bc = train_head(X[lab], Y, w, **kw)  # the same rounds, each from zero
+    for _ in range(3):
+        P = head_proba(X[unl], Wc, bc)
+        mc = P.max(1) >= 0.5
+        Wc, bc = train_head(np.vstack([X[lab], X[unl][mc]]), np.vstack([Y, pseudo_labels(P, recipe)[mc]]),
+                            np.concatenate([w, np.ones(int(mc.sum()), dtype=np.float32)]), **kw)
+    assert m.sum() > 600 and (mc == m).mean() >= 0.99
+    assert (head_proba(X, W, b).argmax(1) == head_proba(X, Wc, bc).argmax(1)).mean() >= 0.99
