@@ -4,6 +4,7 @@ wording changes; and drift watch measured on it.
     python benchmarks/stream.py build [OUT]                 # the stream's files (seeded)
     python benchmarks/stream.py watch [OUT] [--shuffles 5]  # train on months 1-2, then drift watch on 1-4
     python benchmarks/stream.py months [OUT]                # frozen model against onboarding and retraining
+    python benchmarks/stream.py months [OUT] --llm-batch DIR [--import-replies REPLIES --run M12_RUN]
 
 The stream (from the shipped ``../shared/benchmarks/banking77`` files, nothing else):
 - months 1 and 2 hold the pool tickets of 70 tags (by operator tag, the only tag the pool has);
@@ -193,10 +194,27 @@ def _score(model_dir: Path, test_csv: Path, tags: list[str]) -> tuple[float, pd.
     return r["macro_f1"], pd.Series({t: v["f1"] for t, v in r["per_tag"].items()})
 
 
-def months(out: Path, m12_run: Path | None = None) -> dict:
+LLM_BOOT = ("refine:\n  enabled: true\n  backend: openai\n  mode: auto\n  max_rounds: 1\n  patience: 2\n"
+            "  openai:\n    model: claude-offline-helper\n    batch_dir: {batch}\n")
+
+
+def llm_boot_config(m123: Path, batch: Path) -> Path:
+    """The month-3 config with the LLM's cold start in batch mode for ``tags bootstrap`` (one round: the
+    cold-start requests for the new tags alone, answered offline; see ``benchmarks/llm_batch/README.md``)."""
+    cfg = re.sub(r"(?m)^refine:\n(?:  .*\n)*", LLM_BOOT.format(batch=batch), m123.read_text())
+    path = m123.with_name(m123.stem + "_llm_boot.yaml")
+    atomic_write_text(path, cfg)
+    return path
+
+
+def months(out: Path, m12_run: Path | None = None, llm_batch: Path | None = None,
+           import_replies: Path | None = None) -> dict:
     """The months table: the model frozen after month 2 against the pipeline that adds the new tags in
-    month 3 (``tagger tags add --bootstrap --mode auto`` per tag, then one retrain) and retrains with
-    refinement in month 4; and each new tag's F1 against a model that had every tag from the start."""
+    month 3 (``tagger tags add`` per tag, ``tagger tags bootstrap --mode auto`` of the seven, then one
+    retrain) and retrains with refinement in month 4; and each new tag's F1 against a model that had every
+    tag from the start. With ``llm_batch`` the bootstrap's proposer is the LLM in batch mode (a cold-start
+    request per group of new tags) instead of the miner: the first call exports the requests and stops;
+    the second, with ``import_replies``, imports the answers and goes on."""
     info = json.loads((out / "stream.json").read_text())
     new = info["new_tags"]
     stream = pd.read_csv(out / "stream.csv")
@@ -214,8 +232,6 @@ def months(out: Path, m12_run: Path | None = None) -> dict:
                                          "gold_test": out / "gold_test_all.csv", "tags": work / "tags.csv"})
     all_tags = pd.read_csv(out / "tags.csv")
     dev_all = pd.read_csv(out / "gold_dev.csv")
-    m12_run = m12_run or train_month12(out)
-    print(f"months 1-2 (the frozen model): {m12_run}", flush=True)
     t0 = time.perf_counter()
     for tag in new:  # month 3: each new tag with its 10 gold_dev examples
         ex = work / f"examples_{tag}.csv"
@@ -223,8 +239,17 @@ def months(out: Path, m12_run: Path | None = None) -> dict:
         desc = all_tags.loc[all_tags["tag"] == tag, "description"].iloc[0]
         _tagger("tags", "add", tag, "--description", desc, "--examples", ex, "--config", m123)
     # their LFs bootstrapped together (auto mode): one loop whose proposer sees the new tags alone
-    stdout = _tagger("tags", "bootstrap", *new, "--config", m123, "--store", store, "--mode", "auto", "--quiet")
+    boot_cfg = llm_boot_config(m123, llm_batch.resolve()) if llm_batch else m123
+    replies = ("--import-replies", import_replies.resolve()) if import_replies else ()
+    stdout = _tagger("tags", "bootstrap", *new, "--config", boot_cfg, "--store", store, "--mode", "auto", "--quiet",
+                     *replies)
     boot = next(json.loads(x)["bootstrap"] for x in stdout.splitlines() if x.startswith('{"bootstrap"'))
+    if boot["stop_reason"].startswith("awaiting replies"):
+        print(f"the LLM's cold-start requests are in {llm_batch}/round-01/prompts/; answer each as "
+              "<custom_id>.json, then run `months` again with --import-replies DIR", flush=True)
+        return {"awaiting": boot["stop_reason"]}
+    m12_run = m12_run or train_month12(out)
+    print(f"months 1-2 (the frozen model): {m12_run}", flush=True)
     boots = boot["tags"]
     for tag in new:
         print(f"  {tag}: {len(boots[tag]['lfs'])} LFs, exemplar {boots[tag]['exemplar']['decision']}", flush=True)
@@ -269,7 +294,7 @@ def months(out: Path, m12_run: Path | None = None) -> dict:
            "mean_new_tag_f1": {"onboarded": float(per_new["onboarded_f1"].mean()),
                                "from_start": float(per_new["from_start_f1"].mean())},
            "seconds": {"tags_add_and_bootstrap": round(t_boot, 1), "bootstrap": boot["seconds"],
-                       "tags_add_to_champion": round(t_champion, 1)},
+                       "tags_add_to_champion": round(t_champion, 1)}, "bootstrap_proposer": boot["proposer"],
            "runs": {"m12": str(m12_run), "m123": str(r3), "from_start": str(r_start), "m1234": str(r4)},
            "bootstraps": boots}
     atomic_write_text(out / "months.json", json.dumps(res, indent=2, default=str))
@@ -286,14 +311,20 @@ def main():
     ap.add_argument("--run", help="a finished months-1-2 run directory (default: train one; `months` trains "
                     "it with its light grid)")
     ap.add_argument("--shuffles", type=int, default=5)
+    ap.add_argument("--llm-batch", metavar="DIR", help="months: the new tags' cold start by the LLM in batch mode, "
+                    "through this batch folder (first call: export and stop; then --import-replies)")
+    ap.add_argument("--import-replies", metavar="DIR", help="months --llm-batch: the answered requests to import")
     a = ap.parse_args()
+    if a.import_replies and not a.llm_batch:
+        ap.error("--import-replies needs --llm-batch")
     out = Path(a.out)
     info = build(out)
     print(json.dumps(info, indent=2))
     if a.what == "build":
         return
     if a.what == "months":
-        months(out, Path(a.run) if a.run else None)
+        months(out, Path(a.run) if a.run else None, Path(a.llm_batch) if a.llm_batch else None,
+               Path(a.import_replies) if a.import_replies else None)
         return
     run_dir = Path(a.run) if a.run else train_month12(out)
     print(f"months-1-2 run: {run_dir}", flush=True)

@@ -32,21 +32,35 @@ def _tags_job(fn, config: Path, *args, **kw) -> dict:
 
 
 def _bootstrap(names: list[str], config: Path, store: Path, mode: str, retrain: bool, quiet: bool,
-               t0: float) -> None:
-    """The new tags' LFs into ``store`` (tagger.onboard), then optionally a retrained model."""
+               t0: float, import_replies: Path | None = None) -> None:
+    """The new tags' LFs into ``store`` (tagger.onboard), then optionally a retrained model. With
+    ``import_replies``, the LLM's replies to the exported cold-start requests are imported into the
+    config's batch folder first, and the loop replays them."""
     from tagger.cli import _fail, _load, _setup_logging
     from tagger.onboard import bootstrap_tags, with_store
 
     _setup_logging(False, quiet)
     cfg = _load(config, [])
+    if import_replies is not None:
+        from llm_rulegen.batch import BatchError, BatchFolder
+
+        folder = cfg.refine.openai.batch_dir
+        if cfg.refine.backend != "openai" or not folder:
+            _fail(f"--import-replies needs batch mode in {config}: refine.backend: openai and refine.openai.batch_dir")
+        try:
+            got = BatchFolder(folder).import_replies(import_replies)
+        except BatchError as e:
+            _fail(str(e))
+        typer.echo(f"imported {got['replies']} replies of round {got['round']} ({got['errors']} error lines) "
+                   f"into {folder}")
     try:
         out = bootstrap_tags(cfg, names, store, mode=mode, progress=not quiet)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo(json.dumps({"bootstrap": out}, ensure_ascii=False))
     if out["stop_reason"].startswith("awaiting replies"):
-        typer.echo(f"batch mode: {out['stop_reason']}; import the replies, then run `tagger tags bootstrap "
-                   f"{' '.join(names)}` again")
+        typer.echo(f"batch mode: {out['stop_reason']}; answer the requests, then run `tagger tags bootstrap "
+                   f"{' '.join(names)} --config {config} --store {store} --import-replies FILE_OR_DIR`")
     if retrain:
         from tagger.pipeline import run_pipeline
 
@@ -89,11 +103,15 @@ def tags_bootstrap(names: list[str] = typer.Argument(..., help="tags in the tag 
                    config: Path = CONFIG,
                    store: Path = typer.Option(..., "--store", help="the LF store that receives its LFs"),
                    mode: str = MODE, retrain: bool = RETRAIN,
+                   import_replies: Path = typer.Option(
+                       None, "--import-replies", metavar="FILE_OR_DIR", help="batch mode: the replies to the exported "
+                       "requests (a Batch API output file, or a folder of <custom_id>.txt|.json), imported into "
+                       "refine.openai.batch_dir before the loop replays them"),
                    quiet: bool = typer.Option(False, "--quiet", help="only warnings and the final lines")):
     """New tags' cold start: the exemplar LF each one's examples give (reported; every run builds it) and the
     rules a refinement loop proposes for these tags alone (the miner, the LLM, or in batch mode a request
-    file to send; rerun after importing the replies), gated on gold_dev and added to the store."""
-    _bootstrap(names, config, store, mode, retrain, quiet, time.perf_counter())
+    file to send, then this command again with --import-replies), gated on gold_dev and added to the store."""
+    _bootstrap(names, config, store, mode, retrain, quiet, time.perf_counter(), import_replies)
 
 
 @tags_app.command("rename")

@@ -140,7 +140,10 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
     (macro-F1) on the held-out fold. With ``select.holdout: unseen`` the ``seen`` rows (tickets an LF
     proposer or gate saw, see :func:`seen_dev_mask`) are never held out: they stay in every training
     fold, so no LF is scored on the tickets it was written or gated on. ``feats`` maps each feature
-    set to its (pool, dev) matrices (see ``feature_sets``). gold_test plays no part."""
+    set to its (pool, dev) matrices (see ``feature_sets``). Within a fold, the weak recipes' heads start
+    from the fold's first weak head on the same features (convex losses: only the number of L-BFGS steps
+    changes); no head starts from another fold's, which saw this fold's held-out tickets. gold_test plays
+    no part."""
     from sklearn.metrics import f1_score
 
     y = labeler.y_dev
@@ -178,6 +181,7 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
         dev_tr = ds.gold_dev[tr]
         held_out = ds.gold_dev["ticket_id"][va]
         flags: dict[str, np.ndarray] = {}  # per feature set, computed once per fold
+        warm: dict[str, tuple] = {}  # per feature set, this fold's first weak head: where the other weak recipes start
         for r in progress(alive, f"recipe CV fold {f + 1}/{k} (recipes)", enabled=show_progress):
             fs = r.get("features", "embedding")
             pool_X, dev_X = feats[fs][0][rows], feats[fs][1]
@@ -188,7 +192,9 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
                                                 exclude_ids=held_out, flagged=flags.get(fs))
             X = np.vstack([pool_X[keep], dev_X[tr]]) if r["dev_weight"] > 0 else pool_X[keep]
             unl = ~keep & ~in_dev
-            W, b, _ = fit_recipe_head(r, X, Y, w, pool_X[unl], head_kw, votes[unl])
+            W, b, _ = fit_recipe_head(r, X, Y, w, pool_X[unl], head_kw, votes[unl], warm.get(fs) if r["weak"] else None)
+            if r["weak"]:
+                warm.setdefault(fs, (W, b))
             pred = lf_boosted(head_proba(dev_X[va], W, b), dev_votes[va], r.get("lf_boost", 0.0)).argmax(1)
             oof[r["name"]][va] = pred
             scores[r["name"]].append(float(f1_score(y[va], pred, average="macro",

@@ -175,3 +175,46 @@ def test_tags_add_bootstraps_a_new_tag_and_retrains(tmp_path, tiny_seed):
     # the new tag on gold_test after the retrain (5 tickets a tag of the hard demo dialogues): its rule finds
     # most of its tickets, and it scores as well as the tags that were there from the start, within a ticket
     assert mine.loc[new, "recall"] >= 0.6 and mine.loc[new, "f1"] >= mine["f1"].drop(new).mean() - 0.1, mine
+
+
+def test_tags_bootstrap_in_batch_mode_exports_then_imports_the_replies(tmp_path, tiny_seed):
+    """With no endpoint (batch mode), `tags bootstrap` writes a cold-start request for the new tag alone and
+    stores nothing; once it is answered, `tags bootstrap --import-replies` imports the replies, the loop
+    replays them and the gated rule lands in the store. A second import is refused by name."""
+    import re
+
+    from tests.tiny_configs import SMALL_SELECT, tiny
+
+    out = tiny_seed(tmp_path)
+    demo, new = out / "demo", "card_lost_or_stolen"
+    tags = pd.read_csv(demo / "tags.csv")
+    tags[tags["tag"] != new].to_csv(demo / "tags.csv", index=False)
+    dev = pd.read_json(demo / "gold_dev.jsonl", lines=True, dtype={"ticket_id": str})
+    dev[dev["tag"] != new].to_json(demo / "gold_dev.jsonl", orient="records", lines=True, force_ascii=False)
+    ex = tmp_path / "examples.jsonl"
+    dev[dev["tag"] == new].drop(columns=["tag"]).to_json(ex, orient="records", lines=True, force_ascii=False)
+    cfg, store, batch = out / "tiny.yaml", out / "lfs", out / "batch"
+    cfg.write_text(tiny(out, select=SMALL_SELECT) + "refine: {backend: openai, max_rounds: 1, gate: {min_support: 1}, "
+                   f"openai: {{model: an-llm, batch_dir: {batch}}}}}\n")
+    r = tagger("tags", "add", new, "--description", "The card was lost or stolen.", "--examples", str(ex),
+               "--config", str(cfg))
+    assert r.returncode == 0, r.stderr[-3000:]
+    boot = ["tags", "bootstrap", new, "--config", str(cfg), "--store", str(store), "--mode", "auto", "--quiet"]
+    r = tagger(*boot)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"--import-replies FILE_OR_DIR" in r.stdout and not [s for s in LFStore(store).all() if s.tag == new]
+    reqs = [json.loads(x) for x in (batch / "round-01" / "requests.jsonl").read_text().splitlines()]
+    assert reqs and all(re.findall(r"### Tag: (\S+)", q["body"]["messages"][-1]["content"]) == [new] for q in reqs)
+    replies = tmp_path / "replies"
+    replies.mkdir()
+    for q in reqs:  # what an LLM would answer: the tag's usual phrasings
+        (replies / f"{q['custom_id']}.json").write_text(json.dumps({"lfs": [
+            {"action": "add", "id": f"llm:{new}:lost", "tag": new, "kind": "keyword",
+             "params": {"any": ["lost my card", "misplaced", "can't find", "stolen"]}, "rationale": "the card is gone"}]}))
+    r = tagger(*boot, "--import-replies", str(replies))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"imported {len(reqs)} replies of round 1" in r.stdout
+    mined = [s for s in LFStore(store).all() if s.tag == new]
+    assert [(s.id, s.status) for s in mined] == [(f"llm:{new}:lost", "active")]
+    r = tagger(*boot, "--import-replies", str(replies))
+    assert r.returncode == 2 and "nothing in" in r.stderr and "is awaiting replies" in r.stderr
