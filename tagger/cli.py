@@ -90,14 +90,7 @@ def refine(config: Path = typer.Argument(..., help="YAML run config; its refine 
         folder = _batch_folder(config, set_, export_requests or batch_dir)
         set_ = [*set_, "refine.backend=openai", f"refine.openai.batch_dir={folder}"]
     if import_replies:
-        from llm_rulegen.batch import BatchError, BatchFolder
-
-        try:
-            got = BatchFolder(folder).import_replies(import_replies)
-        except BatchError as e:
-            _fail(str(e))
-        typer.echo(f"imported {got['replies']} replies of round {got['round']} ({got['errors']} error lines) "
-                   f"into {folder}")
+        _import_replies(folder, import_replies)
     from tagger.refine import run_refine
 
     run_dir = _pipeline_job(run_refine, "refine_summary.md", config, set_, quiet, verbose)
@@ -121,6 +114,17 @@ def refine(config: Path = typer.Argument(..., help="YAML run config; its refine 
             typer.echo(f"the loop has stopped; no requests are pending in {folder}. Train on its LFs with: "
                        f"tagger run {config} --set refine.backend=openai --set refine.openai.batch_dir={folder}")
     typer.echo(str(run_dir))
+
+
+def _import_replies(folder: Path, src: Path) -> None:
+    """Import the replies ``src`` into the batch folder ``folder``, or exit naming every problem (nothing stored)."""
+    from llm_rulegen.batch import BatchError, BatchFolder
+
+    try:
+        got = BatchFolder(folder).import_replies(src)
+    except BatchError as e:
+        _fail(str(e))
+    typer.echo(f"imported {got['replies']} replies of round {got['round']} ({got['errors']} error lines) into {folder}")
 
 
 def _batch_folder(config: Path, set_: list[str], given: Path | None) -> Path:

@@ -36,23 +36,16 @@ def _bootstrap(names: list[str], config: Path, store: Path, mode: str, retrain: 
     """The new tags' LFs into ``store`` (tagger.onboard), then optionally a retrained model. With
     ``import_replies``, the LLM's replies to the exported cold-start requests are imported into the
     config's batch folder first, and the loop replays them."""
-    from tagger.cli import _fail, _load, _setup_logging
+    from tagger.cli import _fail, _import_replies, _load, _setup_logging
     from tagger.onboard import bootstrap_tags, with_store
 
     _setup_logging(False, quiet)
     cfg = _load(config, [])
     if import_replies is not None:
-        from llm_rulegen.batch import BatchError, BatchFolder
-
         folder = cfg.refine.openai.batch_dir
         if cfg.refine.backend != "openai" or not folder:
             _fail(f"--import-replies needs batch mode in {config}: refine.backend: openai and refine.openai.batch_dir")
-        try:
-            got = BatchFolder(folder).import_replies(import_replies)
-        except BatchError as e:
-            _fail(str(e))
-        typer.echo(f"imported {got['replies']} replies of round {got['round']} ({got['errors']} error lines) "
-                   f"into {folder}")
+        _import_replies(Path(folder), import_replies)
     try:
         out = bootstrap_tags(cfg, names, store, mode=mode, progress=not quiet)
     except (FileNotFoundError, ValueError) as e:

@@ -109,6 +109,18 @@ def test_examples_with_text_join_a_gold_file_of_dialogues(tmp_path):
     assert dev.set_index("ticket_id").loc["n1", "text"] == "my card is lost"
 
 
+def _demo_without(out: Path, tag: str, examples: Path):
+    """Take ``tag`` out of the seeded demo's tag list and gold_dev, its gold_dev rows (without the label)
+    going to ``examples``: a tag new to the data. Returns ``(demo folder, gold_dev as it was, examples)``."""
+    demo = out / "demo"
+    tags = pd.read_csv(demo / "tags.csv")
+    tags[tags["tag"] != tag].to_csv(demo / "tags.csv", index=False)
+    dev = pd.read_json(demo / "gold_dev.jsonl", lines=True, dtype={"ticket_id": str})
+    dev[dev["tag"] != tag].to_json(demo / "gold_dev.jsonl", orient="records", lines=True, force_ascii=False)
+    dev[dev["tag"] == tag].drop(columns=["tag"]).to_json(examples, orient="records", lines=True, force_ascii=False)
+    return demo, dev, examples
+
+
 def test_tags_add_bootstraps_a_new_tag_and_retrains(tmp_path, tiny_seed):
     """A demo tag taken out of the tag list comes back through `tags add --bootstrap --mode auto --retrain`
     with an LLM configured (a local OpenAI-compatible server over real HTTP): the cold-start requests
@@ -120,15 +132,8 @@ def test_tags_add_bootstraps_a_new_tag_and_retrains(tmp_path, tiny_seed):
     from tests.llm_server import LLMServer, Script
     from tests.tiny_configs import SMALL_SELECT, tiny
 
-    out = tiny_seed(tmp_path)
-    demo = out / "demo"
-    new = "card_lost_or_stolen"
-    tags = pd.read_csv(demo / "tags.csv")
-    tags[tags["tag"] != new].to_csv(demo / "tags.csv", index=False)
-    dev = pd.read_json(demo / "gold_dev.jsonl", lines=True, dtype={"ticket_id": str})
-    dev[dev["tag"] != new].to_json(demo / "gold_dev.jsonl", orient="records", lines=True, force_ascii=False)
-    ex = tmp_path / "examples.jsonl"
-    dev[dev["tag"] == new].drop(columns=["tag"]).to_json(ex, orient="records", lines=True, force_ascii=False)
+    out, new = tiny_seed(tmp_path), "card_lost_or_stolen"
+    demo, dev, ex = _demo_without(out, new, tmp_path / "examples.jsonl")
     cfg = out / "tiny.yaml"
     cfg.write_text(tiny(out, select=SMALL_SELECT) + "refine: {backend: openai, max_rounds: 1, gate: {min_support: 1}, "
                    "openai: {model: test-model, max_retries: 0}}\n")
@@ -185,14 +190,8 @@ def test_tags_bootstrap_in_batch_mode_exports_then_imports_the_replies(tmp_path,
 
     from tests.tiny_configs import SMALL_SELECT, tiny
 
-    out = tiny_seed(tmp_path)
-    demo, new = out / "demo", "card_lost_or_stolen"
-    tags = pd.read_csv(demo / "tags.csv")
-    tags[tags["tag"] != new].to_csv(demo / "tags.csv", index=False)
-    dev = pd.read_json(demo / "gold_dev.jsonl", lines=True, dtype={"ticket_id": str})
-    dev[dev["tag"] != new].to_json(demo / "gold_dev.jsonl", orient="records", lines=True, force_ascii=False)
-    ex = tmp_path / "examples.jsonl"
-    dev[dev["tag"] == new].drop(columns=["tag"]).to_json(ex, orient="records", lines=True, force_ascii=False)
+    out, new = tiny_seed(tmp_path), "card_lost_or_stolen"
+    _, _, ex = _demo_without(out, new, tmp_path / "examples.jsonl")
     cfg, store, batch = out / "tiny.yaml", out / "lfs", out / "batch"
     cfg.write_text(tiny(out, select=SMALL_SELECT) + "refine: {backend: openai, max_rounds: 1, gate: {min_support: 1}, "
                    f"openai: {{model: an-llm, batch_dir: {batch}}}}}\n")
@@ -202,7 +201,7 @@ def test_tags_bootstrap_in_batch_mode_exports_then_imports_the_replies(tmp_path,
     boot = ["tags", "bootstrap", new, "--config", str(cfg), "--store", str(store), "--mode", "auto", "--quiet"]
     r = tagger(*boot)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"--import-replies FILE_OR_DIR" in r.stdout and not [s for s in LFStore(store).all() if s.tag == new]
+    assert "--import-replies FILE_OR_DIR" in r.stdout and not [s for s in LFStore(store).all() if s.tag == new]
     reqs = [json.loads(x) for x in (batch / "round-01" / "requests.jsonl").read_text().splitlines()]
     assert reqs and all(re.findall(r"### Tag: (\S+)", q["body"]["messages"][-1]["content"]) == [new] for q in reqs)
     replies = tmp_path / "replies"
