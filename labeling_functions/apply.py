@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from data.sampling import sample_rows
 from labeling_functions import ABSTAIN
 from labeling_functions.prefilter import (ANY_TEXT, ASCII_TEXT, COMMON, COMMON_TEXT, TextIndex, keyword_clauses,
                                           phrase_literals, required_literals, text_tier)
@@ -37,9 +38,7 @@ class Reference:
     def __init__(self, frame: pd.DataFrame, embeddings: np.ndarray, max_rows: int | None = None, seed: int = 0):
         if len(frame) != len(embeddings):
             raise ValueError("reference needs one embedding per ticket")
-        rows = np.arange(len(frame))
-        if max_rows is not None and len(frame) > max_rows:
-            rows = np.sort(np.random.default_rng([seed, 2]).choice(len(frame), size=max_rows, replace=False))
+        rows = sample_rows(len(frame), max_rows, [seed, 2])
         self.frame = frame.iloc[rows].reset_index(drop=True)
         self.emb = np.asarray(embeddings, dtype=np.float64)[rows]
         self.pos = {t: i for i, t in enumerate(self.frame["ticket_id"])}

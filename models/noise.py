@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from data.sampling import sample_rows
 from models.end_model import head_proba, train_head
 
 
@@ -18,9 +19,7 @@ def out_of_fold_proba(X: np.ndarray, labels: np.ndarray, n_classes: int, head_kw
     row outside the sample (no head saw it) gets the mean of the fold heads' probabilities."""
     n = len(labels)
     E = np.eye(n_classes, dtype=np.float32)
-    rows = np.arange(n)
-    if max_rows is not None and n > max_rows:
-        rows = np.sort(np.random.default_rng([seed, 1]).choice(n, size=max_rows, replace=False))
+    rows = sample_rows(n, max_rows, [seed, 1])
     rest = np.ones(n, dtype=bool)
     rest[rows] = False
     fold = np.random.default_rng(seed).permutation(np.arange(len(rows)) % folds)

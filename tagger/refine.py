@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from data.atomic import atomic_write_text
+from data.sampling import sample_rows
 from labeling_functions.label_model import covered
 from labeling_functions.spec import dump_specs
 from labeling_functions.weak import WeakLabeler
@@ -18,7 +19,6 @@ from llm_rulegen.miner import MinerProposer
 from models.end_model import head_proba, train_head
 from tagger.config import RunConfig
 from tagger.dataset import Dataset, load_dataset, weak_labeler
-from tagger.select import pool_sample_rows
 
 log = logging.getLogger("tagger.refine")
 
@@ -48,7 +48,7 @@ def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarr
     dev_ids = ds.gold_dev["ticket_id"]
 
     sample = np.zeros(len(ds.pool), dtype=bool)  # at most end_model.aux_sample tickets
-    sample[pool_sample_rows(len(ds.pool), cfg.end_model.aux_sample, cfg.seed)] = True
+    sample[sample_rows(len(ds.pool), cfg.end_model.aux_sample, cfg.seed)] = True
 
     def train_eval(wl, gate_mask):
         # weak labels only: no gold label reaches the per-round model; selection-half tickets are left out

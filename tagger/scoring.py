@@ -23,12 +23,12 @@ def train_baselines(cfg: RunConfig, ds: Dataset, pool_emb: np.ndarray, dev_emb: 
                     mask: np.ndarray, head_kw: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{name: (W, b)}`` of each baseline in ``evaluation.baselines`` that the data allows. The pool
     baselines train on a seeded pool sample of at most ``end_model.aux_sample`` tickets."""
-    from tagger.select import pool_sample_rows
+    from data.sampling import sample_rows
 
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     wanted = cfg.evaluation.baselines
     sample = np.zeros(len(ds.pool), dtype=bool)
-    sample[pool_sample_rows(len(ds.pool), cfg.end_model.aux_sample, cfg.seed)] = True
+    sample[sample_rows(len(ds.pool), cfg.end_model.aux_sample, cfg.seed)] = True
     mask = mask & sample
     if "gold_dev" in wanted:
         out["baseline_gold_dev_only"] = train_head(dev_emb, one_hot(ds.gold_dev["tag"], ds.tags), **head_kw)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from data.progress import progress
+from data.sampling import sample_rows
 from labeling_functions.label_model import covered
 from labeling_functions.spec import LFSpec
 from labeling_functions.votes import tag_votes
@@ -160,13 +161,14 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
         log.warning("recipe CV: %s", why)
     folds = holdout_folds(y, seen, k, cfg.seed)
     sel = cfg.end_model.select
-    rows = pool_sample_rows(len(ds.pool), sel.pool_sample, cfg.seed)
+    rows = sample_rows(len(ds.pool), sel.pool_sample, cfg.seed)
     if len(rows) < len(ds.pool):  # LFs' votes are the sample's, and each fold's label model fits on it alone
         labeler = labeler.subset(rows)
     pool = labeler.pool
     in_dev = pool["ticket_id"].isin(ds.gold_dev["ticket_id"]).to_numpy()
     scores = {r["name"]: [] for r in recipes}
     oof = {r["name"]: np.full(len(y), -1, dtype=np.int64) for r in recipes}  # out-of-fold predictions
+    feats = {fs: (P[rows], D) for fs, (P, D) in feats.items()}  # the sample's rows, once for every fold and recipe
     alive = list(recipes)
     dropped: dict[str, int] = {}  # recipe -> the fold after which racing dropped it
     t0 = time.perf_counter()
@@ -184,7 +186,7 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
         warm: dict[str, tuple] = {}  # per feature set, this fold's first weak head: where the other weak recipes start
         for r in progress(alive, f"recipe CV fold {f + 1}/{k} (recipes)", enabled=show_progress):
             fs = r.get("features", "embedding")
-            pool_X, dev_X = feats[fs][0][rows], feats[fs][1]
+            pool_X, dev_X = feats[fs]
             if r.get("prune") and fs not in flags:
                 cand = mask & ~pool["ticket_id"].isin(held_out).to_numpy()
                 flags[fs] = weak_label_flags(pool_X, proba, cand, head_kw, sel.prune_folds, cfg.seed)
@@ -213,13 +215,6 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
             "scored_tickets": int((~seen).sum()), "never_scored_seen_tickets": int(seen.sum()),
             "pool_sample": len(rows), "dropped_recipes": len(dropped),
             "per_tag_cv": per_tag_cv(y[~seen], oof[chosen["name"]][~seen], ds.tags), **({"note": why} if why else {})}
-
-
-def pool_sample_rows(n: int, cap: int | None, seed: int) -> np.ndarray:
-    """The pool rows recipe CV trains on: all of them, or a seeded sample of ``cap`` (in pool order)."""
-    if cap is None or n <= cap:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
 
 
 def race(alive: list[dict], scores: dict[str, list[float]], done: int, k: int, after: int,

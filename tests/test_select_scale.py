@@ -4,19 +4,20 @@ import json
 import numpy as np
 import yaml
 
+from data.sampling import sample_rows
 from models.end_model import head_proba, soft_cross_entropy, train_head
 from tagger.config import RunConfig
 from tagger.dataset import weak_labeler
-from tagger.select import candidate_recipes, feature_sets, pool_sample_rows, race, select_recipe
+from tagger.select import candidate_recipes, feature_sets, race, select_recipe
 from tests.test_selection_leak import _cfg, _data
 
 
 def test_pool_sample_rows_is_seeded_sorted_and_capped():
-    assert np.array_equal(pool_sample_rows(50, 100, 0), np.arange(50))
-    assert np.array_equal(pool_sample_rows(50, None, 0), np.arange(50))
-    a, b = pool_sample_rows(1000, 100, 3), pool_sample_rows(1000, 100, 3)
+    assert np.array_equal(sample_rows(50, 100, 0), np.arange(50))
+    assert np.array_equal(sample_rows(50, None, 0), np.arange(50))
+    a, b = sample_rows(1000, 100, 3), sample_rows(1000, 100, 3)
     assert np.array_equal(a, b) and len(np.unique(a)) == 100 and np.all(np.diff(a) > 0)
-    assert not np.array_equal(a, pool_sample_rows(1000, 100, 4))
+    assert not np.array_equal(a, sample_rows(1000, 100, 4))
 
 
 def test_racing_drops_only_clear_losers_between_the_first_folds_and_the_last():
@@ -95,7 +96,7 @@ def test_a_pool_sample_labeler_votes_as_the_whole_pool_does_on_its_rows(tmp_path
     cfg = _cfg(tmp_path, "all")
     ds, pool_emb, dev_emb, _ = _data(tmp_path)
     labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder=None)
-    rows = pool_sample_rows(len(ds.pool), 300, 0)
+    rows = sample_rows(len(ds.pool), 300, 0)
     dev = np.ones(len(ds.gold_dev), dtype=bool)
     full, sub = labeler(dev), labeler.subset(rows)(dev)
     assert np.array_equal(sub.L, full.L[rows]) and np.array_equal(sub.L_dev, full.L_dev)
