@@ -57,12 +57,16 @@ class Reference:
         if k < 1:
             return out
         for a in range(0, len(X), NEIGHBOR_CHUNK):
-            S = np.round(np.asarray(X[a:a + NEIGHBOR_CHUNK], dtype=np.float64) @ self.emb.T, SIM_DECIMALS)
+            # rounded and negated in place: the same numbers as np.round(X @ emb.T) and its negation, without
+            # two more (chunk x reference) arrays, which took half the search's time at 100,000 tickets
+            S = np.asarray(X[a:a + NEIGHBOR_CHUNK], dtype=np.float64) @ self.emb.T
+            np.round(S, SIM_DECIMALS, out=S)
+            np.negative(S, out=S)
             for r, tid in enumerate(ids[a:a + NEIGHBOR_CHUNK]):
                 j = self.pos.get(tid)
                 if j is not None:
-                    S[r, j] = -np.inf
-            out[a:a + NEIGHBOR_CHUNK] = np.argpartition(-S, k - 1, axis=1)[:, :k]
+                    S[r, j] = np.inf
+            out[a:a + NEIGHBOR_CHUNK] = np.argpartition(S, k - 1, axis=1)[:, :k]
         return out
 SIM_DECIMALS = 6  # similarities (float64) are rounded so the vectorized and row-wise paths agree
 

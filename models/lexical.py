@@ -21,7 +21,7 @@ class CharLSA:
     """``fit(texts)`` then ``transform(texts) -> float32 (n, n_components)``, scaled by ``weight``."""
 
     def __init__(self, ngram_min: int = 3, ngram_max: int = 5, max_features: int = 4000, min_df: int = 3,
-                 n_components: int = 256, weight: float = 0.5, fit_max_texts: int = 50000, seed: int = 0):
+                 n_components: int = 256, weight: float = 0.5, fit_max_texts: int = 20000, seed: int = 0):
         self.params = {"ngram_min": ngram_min, "ngram_max": ngram_max, "max_features": max_features,
                        "min_df": min_df, "n_components": n_components, "weight": weight,
                        "fit_max_texts": fit_max_texts, "seed": seed}

@@ -143,7 +143,8 @@ class LexicalConfig(_Strict):
     min_df: int = Field(3, ge=1)
     n_components: int = Field(256, gt=0)
     weight: float = Field(0.5, gt=0, description="scale of the block relative to the unit-norm embedding")
-    fit_max_texts: int = Field(50000, gt=0, description="fit on a seeded sample of at most this many pool texts")
+    fit_max_texts: int = Field(20000, gt=0, description="fit on a seeded sample of at most this many pool texts "
+                               "(20,000 fit in 6-8 s against 15 s for 50,000 on a 2-core CPU)")
 
     @model_validator(mode="after")
     def _range(self):
@@ -155,7 +156,8 @@ class LexicalConfig(_Strict):
 class EndModelConfig(_Strict):
     mode: Literal["frozen", "finetune"] = "frozen"
     max_length: int = Field(128, gt=8, le=512)
-    batch_size: int = Field(64, gt=0)
+    batch_size: int = Field(256, gt=0, description="tickets per encoder batch; embeddings do not depend on it "
+                            "(length buckets), 256 embeds about 10% faster than 64 on a 2-core CPU")
     encoder: EncoderConfig = Field(EncoderConfig(), description="the packaged MiniLM-L6 (English) by default, or a "
                                    "local encoder directory: path, pooling")
     head: HeadConfig = HeadConfig()
@@ -165,9 +167,9 @@ class EndModelConfig(_Strict):
     lexical: LexicalConfig = LexicalConfig()
     select: SelectConfig = SelectConfig()
     aux_sample: int | None = Field(
-        20000, gt=0, description="the heads other than the final model and recipe CV's (the refinement loop's per-round "
-        "model, confident learning's fold heads in the final training, the pool baselines) train on a seeded sample "
-        "of at most this many pool tickets; empty: the whole pool")
+        20000, gt=0, description="the heads other than the final model and recipe CV's (confident learning's fold heads "
+        "in the final training, the pool baselines) train on a seeded sample of at most this many pool tickets, and the "
+        "refinement loop runs on it (its LFs' votes, label model, per-round model, miner and gate); empty: the whole pool")
     min_confidence: float = Field(0.0, ge=0, le=1, description="drop training tickets whose top label prob is below")
 
     @model_validator(mode="after")

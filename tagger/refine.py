@@ -2,6 +2,7 @@
 ``tagger refine`` (the loop alone)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -47,12 +48,18 @@ def refine(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, pool_emb: np.ndarr
     head_kw = {"l2": cfg.end_model.head.l2, "max_iter": cfg.end_model.head.max_iter, "seed": cfg.seed}
     dev_ids = ds.gold_dev["ticket_id"]
 
-    sample = np.zeros(len(ds.pool), dtype=bool)  # at most end_model.aux_sample tickets
-    sample[sample_rows(len(ds.pool), cfg.end_model.aux_sample, cfg.seed)] = True
+    rows = sample_rows(len(ds.pool), cfg.end_model.aux_sample, cfg.seed)
+    if len(rows) < len(ds.pool):
+        # the loop works on at most end_model.aux_sample pool tickets: its LFs' votes and label model, the
+        # per-round model, the miner and the gate's pool coverage; the LFs it admits then label the whole pool
+        log.info("refinement loop on a sample of %d of the %d pool tickets (end_model.aux_sample)",
+                 len(rows), len(ds.pool))
+        labeler, pool_emb = labeler.subset(rows), pool_emb[rows]
+        ds = dataclasses.replace(ds, pool=labeler.pool)
 
     def train_eval(wl, gate_mask):
         # weak labels only: no gold label reaches the per-round model; selection-half tickets are left out
-        keep = sample & covered(wl.L) & ~ds.pool["ticket_id"].isin(dev_ids[~gate_mask]).to_numpy()
+        keep = covered(wl.L) & ~ds.pool["ticket_id"].isin(dev_ids[~gate_mask]).to_numpy()
         W, b = train_head(pool_emb[keep], wl.proba[keep].astype(np.float32), **head_kw)
         return head_proba(dev_emb, W, b).argmax(1), None
 

@@ -20,7 +20,7 @@ from pathlib import Path
 MARK = "@@dag_runner STATE="
 
 
-def run_one(path: str, logical_date: str | None = None) -> str:
+def run_one(path: str, logical_date: str | None = None, conf: dict | None = None) -> str:
     from airflow import settings
     from airflow.models import DagBag
 
@@ -31,6 +31,8 @@ def run_one(path: str, logical_date: str | None = None) -> str:
     kw = {}
     if logical_date:
         kw["logical_date"] = datetime.fromisoformat(logical_date).replace(tzinfo=timezone.utc)
+    if conf:
+        kw["run_conf"] = conf  # the DAG's params for this run (its settings file), as a triggered run's conf
     try:
         dr = dag.test(**kw)
         return str(dr.state)
@@ -45,7 +47,7 @@ def serve() -> None:
             continue
         req = json.loads(line)
         try:
-            state = run_one(req["dag"], req.get("logical_date"))
+            state = run_one(req["dag"], req.get("logical_date"), req.get("conf"))
         except Exception:  # noqa: BLE001  (reported as a failed run; the traceback goes to stderr)
             import traceback
 
@@ -76,9 +78,10 @@ class DagRunner:
         self.err.seek(0)
         return self.err.read()
 
-    def run(self, dag_file: Path, logical_date: str | None = None, timeout: float = 900) -> tuple[str, str]:
-        """One ``dag.test()`` of ``dag_file``: ``(state, stdout of this run)``."""
-        self.proc.stdin.write(json.dumps({"dag": str(dag_file), "logical_date": logical_date}) + "\n")
+    def run(self, dag_file: Path, logical_date: str | None = None, timeout: float = 900,
+            conf: dict | None = None) -> tuple[str, str]:
+        """One ``dag.test()`` of ``dag_file`` (``conf``: the run's params): ``(state, stdout of this run)``."""
+        self.proc.stdin.write(json.dumps({"dag": str(dag_file), "logical_date": logical_date, "conf": conf}) + "\n")
         self.proc.stdin.flush()
         deadline, out = time.monotonic() + timeout, []
         while True:

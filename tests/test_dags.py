@@ -59,8 +59,9 @@ def _own_dag_runner():
         _runner.pop()[1].close()
 
 
-def run_dag(env, name, logical_date=None, timeout=900):
-    """One real ``dag.test()`` of ``dags/NAME.py`` with ``env`` (AIRFLOW_HOME, TAGGER_AIRFLOW_SETTINGS)."""
+def run_dag(env, name, logical_date=None, timeout=900, settings=None):
+    """One real ``dag.test()`` of ``dags/NAME.py`` with ``env`` (AIRFLOW_HOME, TAGGER_AIRFLOW_SETTINGS);
+    ``settings``: another settings file for this run, passed as the DAG's ``settings`` param."""
     from tests.dag_runner import DagRunner
 
     if _runner and _runner[0][0] != env:  # other settings: a fresh process reads them
@@ -68,7 +69,7 @@ def run_dag(env, name, logical_date=None, timeout=900):
     if not _runner:
         _runner.append((dict(env), DagRunner(env, ROOT)))
     runner = _runner[0][1]
-    state, out = runner.run(DAGS / f"{name}.py", logical_date, timeout)
+    state, out = runner.run(DAGS / f"{name}.py", logical_date, timeout, {"settings": str(settings)} if settings else None)
     assert state == "success", (name, state, out[-3000:], runner.stderr()[-3000:])
     return out
 
@@ -226,9 +227,9 @@ def test_drift_watch_reports_windows_and_raises_the_alert_asset(af, tmp_path):
     for name, text in (("quiet.yaml", quiet), ("loud.yaml", loud)):
         (tmp_path / name).write_text(text)
     days = q(db, "SELECT COUNT(DISTINCT substr(created_at, 1, 10)) FROM tickets")[0][0]
-    quiet_env = {**env, "TAGGER_AIRFLOW_SETTINGS": str(tmp_path / "quiet.yaml")}
-    run_dag(quiet_env, "drift_watch")
-    run_dag(quiet_env, "drift_watch")
+    # the thresholds come as the DAG's settings param, so one dag_runner process serves every run here
+    run_dag(env, "drift_watch", settings=tmp_path / "quiet.yaml")
+    run_dag(env, "drift_watch", settings=tmp_path / "quiet.yaml")
     rows = q(db, "SELECT window_start, reference_start, alert FROM drift_reports ORDER BY window_start")
     assert len(rows) == days >= 2 and {r[1] for r in rows} == {rows[0][0]}
     assert not any(r[2] for r in rows)  # fewer tickets a day than drift.min_tickets: reported, never alerting
@@ -238,7 +239,7 @@ def test_drift_watch_reports_windows_and_raises_the_alert_asset(af, tmp_path):
     events = ("SELECT COUNT(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
               "WHERE a.uri = 'tagger://drift/alert'")
     before = q(airflow_db, events)[0][0]
-    run_dag({**env, "TAGGER_AIRFLOW_SETTINGS": str(tmp_path / "loud.yaml")}, "drift_watch")
+    run_dag(env, "drift_watch", settings=tmp_path / "loud.yaml")
     assert q(db, "SELECT COUNT(*) FROM drift_reports WHERE alert")[0][0] >= 1
     assert q(db, "SELECT COUNT(*) FROM drift_reports")[0][0] == days  # the rerun replaced its rows
     assert q(airflow_db, events)[0][0] == before + 1

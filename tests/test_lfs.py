@@ -202,3 +202,24 @@ def test_exemplar_threshold_selection_respects_precision(encoder):
     assert "skipped" in table.set_index("tag").loc["transfer", "decision"]
     for s in specs:
         assert s.params.exemplar_ids and s.status == "active"
+
+
+def test_reference_neighbors_are_the_k_most_similar_others_across_chunks(monkeypatch):
+    """The in-place search (rounded, negated, self excluded) finds each row's k most similar reference tickets,
+    never the row itself, whatever the chunking."""
+    import labeling_functions.apply as ap
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(300, 16))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    frame = pd.DataFrame({"ticket_id": [f"t{i}" for i in range(300)], "text": ["x"] * 300})
+    ref = Reference(frame, emb)
+    X, ids = emb[:50], [f"t{i}" for i in range(50)]
+    S = X @ emb.T
+    S[np.arange(50), np.arange(50)] = -np.inf
+    want = [set(np.argsort(-S[r])[:5]) for r in range(50)]
+    for chunk in (7, 2048):
+        monkeypatch.setattr(ap, "NEIGHBOR_CHUNK", chunk)
+        got = ref.neighbors(X, ids, 5)
+        assert [set(g) for g in got] == want
+    assert not any(r in set(got[r]) for r in range(50))

@@ -124,3 +124,33 @@ def test_warm_started_self_training_ends_where_cold_rounds_do():
                             np.concatenate([w, np.ones(int(mc.sum()), dtype=np.float32)]), **kw)
     assert m.sum() > 600 and (mc == m).mean() >= 0.99
     assert (head_proba(X, W, b).argmax(1) == head_proba(X, Wc, bc).argmax(1)).mean() >= 0.99
+
+
+def test_the_refinement_loop_runs_on_the_aux_sample_and_leaves_the_whole_pool_labeler_alone(tmp_path, monkeypatch):
+    """Above ``end_model.aux_sample`` pool tickets the loop (votes, label model, per-round model, miner, gate)
+    sees the seeded sample alone; the run's own labeler still labels the whole pool."""
+    import tagger.refine as tr
+
+    ds, pool_emb, dev_emb, _ = _data(tmp_path)
+    seen = []
+    real = tr.run_loop
+
+    def spy(ds_, labeler_, pool_emb_, *args, **kw):
+        seen.append((ds_.pool["ticket_id"].tolist(), labeler_.pool["ticket_id"].tolist(), len(pool_emb_),
+                     labeler_.L_fixed.copy()))
+        return real(ds_, labeler_, pool_emb_, *args, **kw)
+
+    monkeypatch.setattr(tr, "run_loop", spy)
+    for aux in (300, None):
+        raw = json.loads(_cfg(tmp_path, "all").model_dump_json())
+        raw["end_model"]["aux_sample"] = aux
+        raw["refine"].update({"enabled": True, "mode": "auto", "max_rounds": 1})
+        cfg = RunConfig.model_validate(raw)
+        labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder=None)
+        tr.refine(cfg, ds, labeler, pool_emb, dev_emb, tmp_path / f"refine{aux}")
+        assert len(labeler.pool) == len(ds.pool)  # the caller's labeler is not narrowed
+    (ids, lab_ids, n_emb, L), (all_ids, _, n_all, L_all) = seen
+    rows = sample_rows(len(ds.pool), 300, 0)
+    assert len(ids) == n_emb == 300 < len(ds.pool) and ids == lab_ids == ds.pool["ticket_id"].iloc[rows].tolist()
+    assert all_ids == ds.pool["ticket_id"].tolist() and n_all == len(ds.pool)
+    assert np.array_equal(L, L_all[rows])  # the sample's votes are the whole pool's on those rows
