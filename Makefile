@@ -9,14 +9,16 @@ BIN := $(VENV)/bin
 # uv installs everything in parallel (about a minute in a fresh clone, against pip's four), pinned by
 # constraints.txt to the versions the suite passed with, torch to its CPU build 2.13.0+cpu. uv does not
 # read pip's settings, so the CPU wheel's folder is taken from them (find-links); elsewhere point uv at
-# PyTorch's CPU index with UV_EXTRA_INDEX_URL. --compile-bytecode: uv writes no .pyc by default, and with
-# PYTHONDONTWRITEBYTECODE set every test subprocess would parse Airflow and torch from source (13.3 min for .ci/run).
+# PyTorch's CPU index with UV_EXTRA_INDEX_URL. uv writes no .pyc at install (compiling every package took
+# about a minute); `make test` lets Python write them as modules are first imported, even where
+# PYTHONDONTWRITEBYTECODE is set: otherwise every test subprocess parses Airflow and torch from source
+# (13.3 min for .ci/run).
 FIND_LINKS := $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt uv
-	$(BIN)/uv pip install --quiet --native-tls --compile-bytecode --python $(BIN)/python -c constraints.txt \
+	$(BIN)/uv pip install --quiet --native-tls --python $(BIN)/python -c constraints.txt \
 		$(addprefix --find-links ,$(FIND_LINKS)) -e ".[dev,airflow,postgres,web]"
 	touch $@
 
@@ -26,7 +28,7 @@ demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/tagger demo
 
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	PYTHONDONTWRITEBYTECODE= HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 benchmark-banking77: install
 	HF_HUB_OFFLINE=1 $(BIN)/tagger run configs/banking77.yaml
