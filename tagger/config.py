@@ -156,8 +156,7 @@ class LexicalConfig(_Strict):
 class EndModelConfig(_Strict):
     mode: Literal["frozen", "finetune"] = "frozen"
     max_length: int = Field(128, gt=8, le=512)
-    batch_size: int = Field(256, gt=0, description="tickets per encoder batch; embeddings do not depend on it "
-                            "(length buckets), 256 embeds about 10% faster than 64 on a 2-core CPU")
+    batch_size: int = Field(64, gt=0)
     encoder: EncoderConfig = Field(EncoderConfig(), description="the packaged MiniLM-L6 (English) by default, or a "
                                    "local encoder directory: path, pooling")
     head: HeadConfig = HeadConfig()
