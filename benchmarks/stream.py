@@ -103,7 +103,8 @@ def build(out: Path, seed: int = 0) -> dict:
     return info
 
 
-# the months runs' recipe grid and rounds: four recipes on three folds, two refinement rounds, so that the
+# the months runs' recipe grid and rounds: four weak recipes and gold_dev alone (each also +adj1, the prior
+# correction, which fits no extra head) on three folds, two refinement rounds, so that the
 # four runs of `months` fit an hour on a 2-core machine (configs/banking77.yaml's full grid takes about 10
 # minutes per run on a quiet machine, far more on a busy one); every run here uses it, the frozen one too
 LIGHT = ("end_model: {mode: frozen, max_length: 64, select: {folds: 3, gold_dev_weights: [1, 5], "

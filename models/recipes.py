@@ -4,7 +4,7 @@ and self-training on the unlabeled pool.
 A recipe is a dict (built by ``tagger/select.py``): ``weak`` (train on the weak labels), ``dev_weight``
 (gold_dev one-hot at this weight; 0 = none), ``min_confidence``, ``prune`` (drop the weak labels
 confident learning flags), ``self_train`` rounds with ``self_train_min_confidence`` and
-``self_train_labels``, ``lf_boost`` (the LF-vote bonus) and ``features``.
+``self_train_labels``, ``lf_boost`` (the LF-vote bonus), ``logit_adjust`` (the prior correction) and ``features``.
 """
 from __future__ import annotations
 
@@ -60,6 +60,24 @@ def pseudo_labels(P: np.ndarray, recipe: dict) -> np.ndarray:
     return P.astype(np.float32)
 
 
+def label_prior(Y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Each tag's share of the training labels (soft labels times weights), with one pseudo-count per
+    tag so that a tag without labels has a finite log-prior."""
+    mass = (np.asarray(Y, dtype=np.float64) * np.asarray(w, dtype=np.float64)[:, None]).sum(axis=0) + 1.0
+    return mass / mass.sum()
+
+
+def logit_adjusted(b: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
+    """The head's bias less ``tau`` times the log label prior: logit adjustment (Menon et al., "Long-tail
+    learning via logit adjustment", ICLR 2021). A softmax head trained on imbalanced labels predicts
+    tags in proportion to their training share; the adjusted head targets the balanced error, so a
+    tag with few labels (a tag added last month, whose tickets operators mostly tag otherwise) is not
+    out-voted by its prior alone. ``tau`` 0 leaves the head as trained."""
+    if not tau:
+        return b
+    return (b - tau * np.log(prior)).astype(b.dtype)
+
+
 def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, unlabeled: np.ndarray,
                     head_kw: dict, votes_unl: np.ndarray | None = None,
                     init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,7 +88,9 @@ def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, u
     against about 160 cold, with 99.9% of predictions the same). With ``lf_boost`` the predictions
     behind the pseudo-labels take the LF votes (``votes_unl``) as a logit bonus (:func:`lf_boosted`), so
     self-training may follow a rule the head has not learned yet. ``init`` warm-starts the first head (see
-    ``train_head``). Returns ``(W, b, pseudo_mask)``.
+    ``train_head``). With ``logit_adjust`` the returned bias is :func:`logit_adjusted` by the prior of the
+    labelled training set (``Y``, ``w``; the pseudo-labels follow the unadjusted head). Returns
+    ``(W, b, pseudo_mask)``.
     This is the one self-training implementation; the benchmark scripts import it."""
     W, b = train_head(X, Y, w, init=init, **head_kw)
     m = np.zeros(len(unlabeled), dtype=bool)
@@ -80,4 +100,4 @@ def fit_recipe_head(recipe: dict, X: np.ndarray, Y: np.ndarray, w: np.ndarray, u
         T = pseudo_labels(P, recipe)
         W, b = train_head(np.vstack([X, unlabeled[m]]), np.vstack([Y, T[m]]),
                           np.concatenate([w, np.ones(int(m.sum()), dtype=np.float32)]), init=(W, b), **head_kw)
-    return W, b, m
+    return W, logit_adjusted(b, label_prior(Y, w), recipe.get("logit_adjust", 0.0)), m

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, ValidationError, field_validator, model_validator
 
 from data.io import SQLSource
 from labeling_functions.settings import ExemplarLFConfig, LabelModelConfig
@@ -129,6 +129,11 @@ class SelectConfig(_Strict):
                             "recipes whose mean fold score so far trails the best by more than drop_margin")
     drop_margin: float | None = Field(0.03, ge=0, description="macro-F1 behind the best mean (over the same folds) at "
                                       "which a recipe stops being cross-validated; empty: every recipe runs every fold")
+    logit_adjust: list[NonNegativeFloat] = Field(
+        [0.0, 1.0], min_length=1, description="also try each recipe with its head's bias less this multiple of the "
+        "log share of each tag in its training labels (logit adjustment; frozen mode only): 1 aims at the balanced "
+        "error, so tags with few weak labels, such as newly added ones, are not out-voted by their prior; the "
+        "variants share their recipe's head, so they cost no training")
     features: list[Literal["embedding", "embedding+char"]] = Field(
         ["embedding", "embedding+char"], min_length=1,
         description="head feature sets to try with every recipe; embedding+char (frozen mode only) appends the "

@@ -26,6 +26,8 @@ RECIPE_PARTS = [
     ("self_train", "self-training: pool tickets without a weak label get the head's confident predictions"),
     ("boostA", "the LF-vote bonus: the text LFs' votes added to the head's scores at weight A"),
     ("char", "features: MiniLM embedding plus the character n-gram (LSA) block; without it, the embedding only"),
+    ("adjT", ("prior correction (logit adjustment): the head's score for each tag less T times the log of the tag's "
+              "share of the training labels, so tags with few weak labels are not out-voted by their rarity alone")),
 ]
 
 GLOSSARY = [
@@ -114,6 +116,8 @@ def explain_recipe(name: str) -> str:
             words.append(f"LF-vote bonus {part[5:]}")
         elif part == "char":
             words.append("+ char n-gram features")
+        elif part.startswith("adj"):
+            words.append(f"prior-corrected ×{part[3:]} (rare tags not out-voted)")
         else:
             words.append(part)
     return ", ".join(words)

@@ -19,7 +19,7 @@ from labeling_functions.votes import tag_votes
 from labeling_functions.weak import WeakLabeler
 from models.end_model import head_proba, lf_boosted
 from models.noise import weak_label_flags
-from models.recipes import fit_recipe_head, recipe_training_set
+from models.recipes import fit_recipe_head, label_prior, logit_adjusted, recipe_training_set
 from tagger.config import RunConfig
 from tagger.dataset import Dataset
 
@@ -45,7 +45,9 @@ def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0, has_text_lfs
     variants (for weak recipes only when at least
     ``select.self_train_min_unlabeled`` of the pool has no weak label to pseudo-label), and with
     ``has_text_lfs`` each self-training recipe again per LF-vote bonus in ``select.lf_boosts``; each on every
-    head feature set in ``select.features`` (``embedding+char`` only in frozen mode)."""
+    head feature set in ``select.features`` (``embedding+char`` only in frozen mode); and each of those
+    at every prior correction in ``select.logit_adjust`` (``+adj1``: see ``models.recipes.logit_adjusted``;
+    frozen mode only: a fine-tune would learn the prior back)."""
     sel, em = cfg.end_model.select, cfg.end_model
     if not sel.enabled:
         name = f"weak+dev_w{em.gold_dev_weight:g}" + ("+char" if em.features == "embedding+char" else "")
@@ -70,8 +72,15 @@ def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0, has_text_lfs
             out += [{**r, "lf_boost": float(a), "name": r["name"] + f"+boost{a:g}"}
                     for a in sel.lf_boosts if a > 0 for r in st_recipes]
     feats = [f for f in dict.fromkeys(sel.features) if em.mode == "frozen" or f == "embedding"]
-    return [{**r, "features": f, "name": r["name"] + ("+char" if f == "embedding+char" else "")}
-            for f in feats for r in out]
+    taus = [t for t in dict.fromkeys(sel.logit_adjust) if em.mode == "frozen" or t == 0]
+    return [{**r, "features": f, "name": r["name"] + ("+char" if f == "embedding+char" else "")
+             + (f"+adj{t:g}" if t else ""), **({"logit_adjust": float(t)} if t else {})}
+            for f in feats for r in out for t in taus]
+
+
+def fit_key(recipe: dict) -> tuple:
+    """What a recipe's head fit depends on: recipes that differ only in ``logit_adjust`` share one fit."""
+    return tuple(sorted((k, v) for k, v in recipe.items() if k not in ("name", "logit_adjust")))
 
 
 def fit_lexical(cfg: RunConfig, texts):
@@ -184,19 +193,26 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
         held_out = ds.gold_dev["ticket_id"][va]
         flags: dict[str, np.ndarray] = {}  # per feature set, computed once per fold
         warm: dict[str, tuple] = {}  # per feature set, this fold's first weak head: where the other weak recipes start
+        fits: dict[tuple, tuple] = {}  # fit_key -> (W, b, label prior): the +adj variants reuse their recipe's head
         for r in progress(alive, f"recipe CV fold {f + 1}/{k} (recipes)", enabled=show_progress):
             fs = r.get("features", "embedding")
             pool_X, dev_X = feats[fs]
-            if r.get("prune") and fs not in flags:
-                cand = mask & ~pool["ticket_id"].isin(held_out).to_numpy()
-                flags[fs] = weak_label_flags(pool_X, proba, cand, head_kw, sel.prune_folds, cfg.seed)
-            keep, _, Y, w = recipe_training_set(r, pool, ds.tags, proba, mask, dev_tr, cfg.end_model.min_confidence,
-                                                exclude_ids=held_out, flagged=flags.get(fs))
-            X = np.vstack([pool_X[keep], dev_X[tr]]) if r["dev_weight"] > 0 else pool_X[keep]
-            unl = ~keep & ~in_dev
-            W, b, _ = fit_recipe_head(r, X, Y, w, pool_X[unl], head_kw, votes[unl], warm.get(fs) if r["weak"] else None)
-            if r["weak"]:
-                warm.setdefault(fs, (W, b))
+            if fit_key(r) not in fits:
+                if r.get("prune") and fs not in flags:
+                    cand = mask & ~pool["ticket_id"].isin(held_out).to_numpy()
+                    flags[fs] = weak_label_flags(pool_X, proba, cand, head_kw, sel.prune_folds, cfg.seed)
+                keep, _, Y, w = recipe_training_set(r, pool, ds.tags, proba, mask, dev_tr,
+                                                    cfg.end_model.min_confidence, exclude_ids=held_out,
+                                                    flagged=flags.get(fs))
+                X = np.vstack([pool_X[keep], dev_X[tr]]) if r["dev_weight"] > 0 else pool_X[keep]
+                unl = ~keep & ~in_dev
+                W, b, _ = fit_recipe_head({**r, "logit_adjust": 0.0}, X, Y, w, pool_X[unl], head_kw, votes[unl],
+                                          warm.get(fs) if r["weak"] else None)
+                if r["weak"]:
+                    warm.setdefault(fs, (W, b))
+                fits[fit_key(r)] = W, b, label_prior(Y, w)
+            W, b, prior = fits[fit_key(r)]
+            b = logit_adjusted(b, prior, r.get("logit_adjust", 0.0))
             pred = lf_boosted(head_proba(dev_X[va], W, b), dev_votes[va], r.get("lf_boost", 0.0)).argmax(1)
             oof[r["name"]][va] = pred
             scores[r["name"]].append(float(f1_score(y[va], pred, average="macro",

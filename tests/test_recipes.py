@@ -15,20 +15,32 @@ def test_candidate_recipes_grid_and_self_training_rule(tmp_path):
     cfg = load_config(write(tmp_path, BASE))
     names = [r["name"] for r in candidate_recipes(cfg, unlabeled_share=0.5)]
     assert "weak+dev_w5+conf0.5" in names and "weak+dev_w5+conf0.5+self_train" in names
-    assert "dev_only+self_train" in names and len(names) == len(set(names)) == 52
+    assert "dev_only+self_train" in names and len(names) == len(set(names)) == 104
     # each weak recipe also without the weak labels confident learning flags; dev-only has none to prune
     assert "weak+dev_w20+conf0.5+prune" in names and "weak+dev_w1+prune+self_train+char" in names
     assert not [n for n in names if n.startswith("dev_only") and "prune" in n]
     no_prune = load_config(write(tmp_path, BASE + "end_model: {select: {prune_noisy: false}}\n"))
-    assert len(candidate_recipes(no_prune, unlabeled_share=0.5)) == 28
+    assert len(candidate_recipes(no_prune, unlabeled_share=0.5)) == 56
+    # each recipe also prior-corrected (logit adjustment), sharing its head: same fit key, another name
+    from tagger.select import fit_key
+
+    by_name = {r["name"]: r for r in candidate_recipes(cfg, unlabeled_share=0.5)}
+    adj = by_name["weak+dev_w5+conf0.5+char+adj1"]
+    assert adj["logit_adjust"] == 1.0 and fit_key(adj) == fit_key(by_name["weak+dev_w5+conf0.5+char"])
+    assert "logit_adjust" not in by_name["weak+dev_w5+conf0.5+char"]
     # every recipe on both head feature sets: the embedding alone and with the char n-gram block
     assert "weak+dev_w5+conf0.5+char" in names and "dev_only+self_train+char" in names
     covered_pool = [r["name"] for r in candidate_recipes(cfg, unlabeled_share=0.01)]
     # almost no unlabeled pool: no self-training variants of weak recipes, dev-only keeps its own
-    assert [n for n in covered_pool if "+self_train" in n] == ["dev_only+self_train", "dev_only+self_train+char"]
-    # the fine-tuned classifier reads the encoder only, so finetune mode never gets +char recipes
+    assert [n for n in covered_pool if "+self_train" in n] == ["dev_only+self_train", "dev_only+self_train+adj1",
+                                                               "dev_only+self_train+char", "dev_only+self_train+char+adj1"]
+    # the fine-tuned classifier reads the encoder only, so finetune mode never gets +char recipes, and a
+    # fine-tune would learn the prior back, so it gets no +adj ones either
     ft = load_config(write(tmp_path, BASE + "end_model: {mode: finetune}\n"))
     assert all(r["features"] == "embedding" for r in candidate_recipes(ft)) and len(candidate_recipes(ft)) == 26
+    assert not [r for r in candidate_recipes(ft) if "logit_adjust" in r]
+    with pytest.raises(ConfigError, match="logit_adjust"):
+        load_config(write(tmp_path, BASE + "end_model: {select: {logit_adjust: [-1]}}\n"))
     with pytest.raises(ConfigError, match="embedding\\+char needs mode: frozen"):
         load_config(write(tmp_path, BASE + "end_model: {mode: finetune, features: embedding+char, select: {enabled: false}}\n"))
     with pytest.raises(ConfigError, match="must include embedding"):
@@ -41,6 +53,34 @@ def test_candidate_recipes_grid_and_self_training_rule(tmp_path):
     recipe = {"self_train": 2, "self_train_min_confidence": 0.0, "self_train_labels": "hard"}
     W, b, m = fit_recipe_head(recipe, X, Y, np.ones(40, np.float32), U, {"l2": 1e-3, "max_iter": 50, "seed": 0})
     assert m.all() and W.shape == (2, 4)
+
+
+def test_logit_adjustment_lifts_a_rare_tags_recall_on_balanced_tickets():
+    """A head trained where one tag has 5% of the labels under-predicts it on a balanced test set; the
+    prior-corrected head (the +adj1 recipes) finds more of it and scores a higher macro-F1."""
+    from sklearn.metrics import f1_score
+
+    from models.end_model import head_proba
+    from models.recipes import fit_recipe_head, label_prior, logit_adjusted
+
+    rng = np.random.default_rng(0)
+
+    def draw(n_per_tag):
+        y = np.repeat(np.arange(3), n_per_tag)
+        return (np.eye(3, 4)[y] * 1.2 + rng.normal(size=(len(y), 4))).astype(np.float32), y
+
+    X, y = draw([600, 600, 60])
+    Y, w = np.eye(3, dtype=np.float32)[y], np.ones(len(y), np.float32)
+    Xt, yt = draw([400, 400, 400])
+    kw = {"l2": 1e-3, "max_iter": 200, "seed": 0}
+    W, b, _ = fit_recipe_head({}, X, Y, w, X[:0], kw)
+    W1, b1, _ = fit_recipe_head({"logit_adjust": 1.0}, X, Y, w, X[:0], kw)
+    assert np.array_equal(W, W1) and np.allclose(b1, b - np.log(label_prior(Y, w)), atol=1e-5)
+    assert np.allclose(label_prior(Y, w), (np.array([600, 600, 60]) + 1) / 1263)
+    plain, adjusted = head_proba(Xt, W, b).argmax(1), head_proba(Xt, W1, b1).argmax(1)
+    assert (adjusted[yt == 2] == 2).mean() > (plain[yt == 2] == 2).mean() + 0.2
+    assert f1_score(yt, adjusted, average="macro") > f1_score(yt, plain, average="macro") + 0.05
+    assert logit_adjusted(b, label_prior(Y, w), 0.0) is b
 
 
 def test_confident_learning_flags_flipped_labels_and_pruning_needs_flags():

@@ -202,7 +202,7 @@ def test_notes_caveat_selection_and_test_scores_only_in_final_section(report):
     assert "gold_test" in final.split("id='scores'")[1][:200]
     glossary = page.split("id='glossary'")[1]
     for term in ("macro-F1", "micro-F1", "fees task", "baseline_operator_tags", "baseline_majority_vote",
-                 "baseline_gold_dev_only", "prune", "self_train", "dev_wN"):
+                 "baseline_gold_dev_only", "prune", "self_train", "dev_wN", "adjT"):
         assert term in glossary, term
 
 

@@ -8,7 +8,7 @@ from data.sampling import sample_rows
 from models.end_model import head_proba, soft_cross_entropy, train_head
 from tagger.config import RunConfig
 from tagger.dataset import weak_labeler
-from tagger.select import candidate_recipes, feature_sets, race, select_recipe
+from tagger.select import candidate_recipes, feature_sets, fit_lexical, race, select_recipe
 from tests.test_selection_leak import _cfg, _data
 
 
@@ -34,23 +34,25 @@ def _select(tmp_path, **select):
     cfg = _cfg(tmp_path, "all")
     raw = json.loads(cfg.model_dump_json())
     raw["end_model"]["select"].update(select)
+    raw["end_model"]["lexical"].update({"n_components": 8, "min_df": 1})
     cfg = RunConfig.model_validate(yaml.safe_load(json.dumps(raw)))
     ds, pool_emb, dev_emb, _ = _data(tmp_path)
     labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder=None)
     recipes = candidate_recipes(cfg)
-    return select_recipe(cfg, ds, labeler, feature_sets(recipes, ds, pool_emb, dev_emb), recipes,
-                         {"l2": 1e-4, "max_iter": 200, "seed": 0}), len(ds.pool)
+    lexical = fit_lexical(cfg, ds.pool["text"]) if "embedding+char" in cfg.end_model.select.features else None
+    return select_recipe(cfg, ds, labeler, feature_sets(recipes, ds, pool_emb, dev_emb, lexical), recipes,
+                         {"l2": 1e-4, "max_iter": 200, "seed": 0}, show_progress=False), len(ds.pool)
 
 
 def test_selection_races_and_trains_its_heads_on_a_pool_sample(tmp_path):
-    sel, n_pool = _select(tmp_path, pool_sample=600, drop_margin=0.03, drop_after=2)
+    sel, n_pool = _select(tmp_path, pool_sample=600, drop_margin=0.03, drop_after=2, logit_adjust=[0.0])
     assert sel["pool_sample"] == 600 < n_pool
     rows = {r["recipe"]: r for r in sel["table"]}
     # with the planted leak scored ("all"), gold_dev alone trails the weak recipe by far more than the margin
     assert rows["dev_only"]["dropped_after_fold"] == 2 and len(rows["dev_only"]["folds"]) == 2
     assert "dropped_after_fold" not in rows["weak+dev_w1"] and len(rows["weak+dev_w1"]["folds"]) == 5
     assert sel["chosen"]["name"] == "weak+dev_w1" and sel["dropped_recipes"] == 1
-    full, _ = _select(tmp_path, pool_sample=None, drop_margin=None)
+    full, _ = _select(tmp_path, pool_sample=None, drop_margin=None, logit_adjust=[0.0])
     assert full["pool_sample"] == n_pool and full["dropped_recipes"] == 0
     assert all(len(r["folds"]) == 5 for r in full["table"])
     assert full["chosen"]["name"] == sel["chosen"]["name"]
@@ -154,3 +156,20 @@ def test_the_refinement_loop_runs_on_the_aux_sample_and_leaves_the_whole_pool_la
     assert len(ids) == n_emb == 300 < len(ds.pool) and ids == lab_ids == ds.pool["ticket_id"].iloc[rows].tolist()
     assert all_ids == ds.pool["ticket_id"].tolist() and n_all == len(ds.pool)
     assert np.array_equal(L, L_all[rows])  # the sample's votes are the whole pool's on those rows
+
+
+def test_prior_corrected_variants_are_scored_without_fitting_another_head(tmp_path, monkeypatch):
+    from tagger import select
+
+    fits = []
+    real = select.fit_recipe_head
+    monkeypatch.setattr(select, "fit_recipe_head", lambda r, *a, **k: fits.append(r["name"]) or real(r, *a, **k))
+    plain, _ = _select(tmp_path, pool_sample=600, drop_margin=None, logit_adjust=[0.0])
+    n_plain = len(fits)
+    both, _ = _select(tmp_path, pool_sample=600, drop_margin=None, logit_adjust=[0.0, 1.0])
+    assert len(fits) - n_plain == n_plain  # the +adj1 variants reused every head
+    rows = {r["recipe"]: r for r in both["table"]}
+    assert len(rows) == 2 * len(plain["table"]) and "weak+dev_w1+adj1" in rows
+    for r in plain["table"]:  # the plain recipes score exactly as before; their variants are scored on their own
+        assert rows[r["recipe"]]["folds"] == r["folds"] and len(rows[r["recipe"] + "+adj1"]["folds"]) == 5
+

@@ -62,7 +62,7 @@ def _cfg(tmp_path, holdout):
                    "spec_dirs": [str(tmp_path / "lfs")]},
            "label_model": {"kind": "majority_vote"},
            "end_model": {"select": {"folds": 5, "holdout": holdout, "gold_dev_weights": [1.0], "min_confidences": [0.0],
-                                    "prune_noisy": False, "self_train": False, "features": ["embedding"],
+                                    "prune_noisy": False, "self_train": False, "features": ["embedding"], "logit_adjust": [0.0],
                                     "drop_margin": None}}}  # every recipe scores every fold: no racing here
     return RunConfig.model_validate(yaml.safe_load(json.dumps(raw)))
 
