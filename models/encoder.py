@@ -30,6 +30,10 @@ class EncoderConfig(BaseModel):
     precision: str = Field("fp32", pattern="^(fp32|int8)$", description="how a run embeds its tickets: fp32, or the "
                            "int8 path that `tagger tag` uses by default (faster on a CPU with int8 dot-product "
                            "instructions, VNNI or AMX; elsewhere it runs in fp32: models/int8.py)")
+    runtime: str = Field("torch", pattern="^(torch|onnxruntime)$", description="what runs the fp32 encoder: torch, "
+                         "or onnxruntime (exported to ONNX once and cached under cache_dir; about 15% faster on a "
+                         "2-core AVX2 CPU, embeddings within 3e-7 of torch's: models/onnx_runtime.py). The int8 "
+                         "path, where the CPU runs it, stays on torch")
 
 
 def package_model_path() -> Path:
@@ -58,6 +62,7 @@ def load_encoder(path: str | Path | None = None):
 
 
 PRECISIONS = ("fp32", "int8")
+RUNTIMES = ("torch", "onnxruntime")
 
 
 def mean_pool(last_hidden, attention_mask):
@@ -105,12 +110,24 @@ def embed_texts(texts: Sequence[str], tok, model, max_length: int = 128, batch_s
     for b in np.unique(bucket):
         rows = np.flatnonzero(bucket == b)
         batches += [(int(b), rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
-    with torch.inference_mode():
-        for b, idx in bar(batches, f"embed {len(texts):,} texts (batches)", enabled=progress):
+    def run(batch) -> None:
+        b, idx = batch
+        with torch.inference_mode():
             x = tok.pad({k: [v[i] for i in idx] for k, v in enc.items()}, padding="max_length", max_length=b,
                         return_tensors="pt")
-            h = model(**x).last_hidden_state
-            out[idx] = pool(h, x["attention_mask"], pooling).numpy()
+            out[idx] = pool(model(**x).last_hidden_state, x["attention_mask"], pooling).numpy()
+
+    desc = f"embed {len(texts):,} texts (batches)"
+    workers = getattr(model, "concurrent_batches", 1)  # a model whose calls each run on one thread (onnxruntime)
+    if workers > 1 and len(batches) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as ex:
+            for _ in bar(ex.map(run, batches), desc, total=len(batches), enabled=progress):
+                pass
+    else:
+        for batch in bar(batches, desc, enabled=progress):
+            run(batch)
     return out
 
 
@@ -123,11 +140,12 @@ def encoder_id(path: Path) -> str:
 
 
 class Encoder:
-    """Callable embedder with an on-disk cache keyed by (encoder, pooling, max_length, precision, texts)."""
+    """Callable embedder with an on-disk cache keyed by (encoder, pooling, max_length, precision, runtime,
+    texts). The onnxruntime runtime keeps its ONNX export under ``cache_dir`` (a temporary folder without one)."""
 
     def __init__(self, path: str | Path | None = None, max_length: int = 128, batch_size: int = 64,
                  cache_dir: str | Path | None = None, progress: bool = False, pooling: str = "mean",
-                 precision: str = "fp32"):
+                 precision: str = "fp32", runtime: str = "torch"):
         self.path = Path(path) if path else package_model_path()
         if not (self.path / "config.json").exists():
             raise FileNotFoundError(f"encoder directory {self.path} has no config.json (a local Hugging Face "
@@ -138,7 +156,10 @@ class Encoder:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         from models.int8 import effective_precision
 
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         self.pooling, self.precision = pooling, effective_precision(precision)
+        self.runtime = runtime if self.precision == "fp32" else "torch"
         self._id = encoder_id(self.path)  # once: the folder is listed and stat'ed here, not on every call
         self.max_length, self.batch_size, self.progress = max_length, batch_size, progress
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -152,12 +173,20 @@ class Encoder:
                 from models.int8 import quantize_linear_layers
 
                 model = quantize_linear_layers(model)
+            elif self.runtime == "onnxruntime":
+                import tempfile
+
+                from models.onnx_runtime import ort_encoder
+
+                where = self.cache_dir or Path(tempfile.mkdtemp(prefix="tagger-onnx-"))
+                model = ort_encoder(model, tok, self._id, where)
             self._tm = tok, model
         return self._tm
 
     def _key(self, texts: Sequence[str]) -> str:
         int8 = "|int8" if self.precision == "int8" else ""  # fp32 keys stay as they were before int8 existed
-        h = hashlib.sha256(f"{self._id}|{self.pooling}|{self.max_length}|{EMBEDDING_SCHEME}{int8}|".encode())
+        ort = "|ort" if self.runtime == "onnxruntime" else ""  # and torch ones as before onnxruntime
+        h = hashlib.sha256(f"{self._id}|{self.pooling}|{self.max_length}|{EMBEDDING_SCHEME}{int8}{ort}|".encode())
         for t in texts:
             h.update(t.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")

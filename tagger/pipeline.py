@@ -77,7 +77,8 @@ def make_encoder(cfg: RunConfig, progress: bool = False) -> Encoder:
     """The run's encoder (``end_model.encoder``: the packaged MiniLM or a local directory), cached on disk."""
     em = cfg.end_model
     return Encoder(em.encoder.path, max_length=em.max_length, batch_size=em.batch_size, cache_dir=cfg.cache_dir,
-                   progress=progress, pooling=em.encoder.pooling, precision=em.encoder.precision)
+                   progress=progress, pooling=em.encoder.pooling, precision=em.encoder.precision,
+                   runtime=em.encoder.runtime)
 
 
 def warn_english_encoder(cfg: RunConfig, ds: Dataset) -> None:
