@@ -155,6 +155,21 @@ def test_int8_linear_is_close_and_independent_of_batch_mates():
     assert isinstance(seq[0], torch.nn.Linear)  # the original is untouched
 
 
+def assert_shape_stable(texts, tok, enc) -> np.ndarray:
+    """``texts``' embeddings by ``enc`` are bit-identical in one batch, alone, in batches of 3 in reverse
+    order and in shards of 3 (batches of 2); returns them."""
+    from models.encoder import embed_texts
+
+    full = embed_texts(texts, tok, enc, max_length=32, batch_size=64)
+    alone = np.vstack([embed_texts([t], tok, enc, max_length=32) for t in texts])
+    rev = embed_texts(texts[::-1], tok, enc, max_length=32, batch_size=3)[::-1]
+    shards = np.vstack([embed_texts(texts[i:i + 3], tok, enc, max_length=32, batch_size=2)
+                        for i in range(0, len(texts), 3)])
+    for other in (alone, rev, shards):
+        assert np.array_equal(full, other)
+    return full
+
+
 def test_embeddings_are_bit_identical_alone_in_any_batch_or_shard(encoder):
     """Shape-stable batching: a ticket's embedding does not depend on its batch mates or shard,
     in fp32 and with the int8 encoder; and padding to the bucket changes nothing beyond float noise."""
@@ -168,12 +183,7 @@ def test_embeddings_are_bit_identical_alone_in_any_batch_or_shard(encoder):
              "refund not showing up", "top-up failed again", "how do I verify my identity", "x" * 40]
     tok, model = encoder.tokenizer_model
     for enc in (model, quantize_linear_layers(model)):
-        full = embed_texts(texts, tok, enc, max_length=32, batch_size=64)
-        alone = np.vstack([embed_texts([t], tok, enc, max_length=32) for t in texts])
-        rev = embed_texts(texts[::-1], tok, enc, max_length=32, batch_size=3)[::-1]
-        shards = np.vstack([embed_texts(texts[i:i + 3], tok, enc, max_length=32, batch_size=2) for i in range(0, 8, 3)])
-        for other in (alone, rev, shards):
-            assert np.array_equal(full, other)
+        assert_shape_stable(texts, tok, enc)
     with torch.inference_mode():  # one text with no padding at all
         x = tok([texts[1]], truncation=True, max_length=32, return_tensors="pt")
         e = torch.nn.functional.normalize(mean_pool(model(**x).last_hidden_state, x["attention_mask"]), dim=-1)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from models.encoder import Encoder, embed_texts
+from tests.test_models import assert_shape_stable
 
 TEXTS = ["card stolen", "why was I charged a fee on my transfer yesterday evening?", "pin",
          "I ordered a new card two weeks ago and it has still not arrived, what is going on " * 3,
@@ -19,12 +20,7 @@ def test_onnxruntime_encoder_matches_torch_is_shape_stable_and_cached(tmp_path, 
     assert len(exported) == 1 and "exporting the encoder to ONNX" in caplog.text
     assert type(session).__name__ == "OrtEncoder"
 
-    full = embed_texts(TEXTS, tok, session, max_length=32, batch_size=64)
-    alone = np.vstack([embed_texts([t], tok, session, max_length=32) for t in TEXTS])
-    rev = embed_texts(TEXTS[::-1], tok, session, max_length=32, batch_size=3)[::-1]
-    shards = np.vstack([embed_texts(TEXTS[i:i + 3], tok, session, max_length=32, batch_size=2) for i in range(0, 8, 3)])
-    for other in (alone, rev, shards):
-        assert np.array_equal(full, other)
+    full = assert_shape_stable(TEXTS, tok, session)  # batches run two at a time here, one at a time alone
     torch_tok, torch_model = encoder.tokenizer_model
     ref = embed_texts(TEXTS, torch_tok, torch_model, max_length=32)
     assert not np.array_equal(full, ref) and np.abs(full - ref).max() < 1e-5  # another runtime, the same numbers
