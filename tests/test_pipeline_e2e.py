@@ -63,7 +63,8 @@ def test_run_writes_model_metrics_and_reports(tiny_run):
     assert m["selection"]["chosen"]["name"] in {t["recipe"] for t in m["selection"]["table"]}
     # confident-learning variants of the weak recipes were cross-validated like the others
     pruned = [t for t in m["selection"]["table"] if "+prune" in t["recipe"]]
-    assert len(pruned) == 4 and all(len(t["folds"]) == 2 and 0 < t["cv_macro_f1_mean"] <= 1 for t in pruned)
+    assert len(pruned) == 8 and all(len(t["folds"]) == 2 and 0 < t["cv_macro_f1_mean"] <= 1 for t in pruned)
+    assert sum(t["recipe"].endswith("+adj1") for t in pruned) == 4  # each also prior-corrected
     chosen_prunes = bool(m["selection"]["chosen"].get("prune"))
     assert (m["training"]["weak_labels_pruned"] is not None) == chosen_prunes == (run_dir / "label_issues.csv").exists()
     # the tiny config asks for the lexical block, so the saved model carries it (and `tag` below reads it)

@@ -164,9 +164,9 @@ def test_prior_corrected_variants_are_scored_without_fitting_another_head(tmp_pa
     fits = []
     real = select.fit_recipe_head
     monkeypatch.setattr(select, "fit_recipe_head", lambda r, *a, **k: fits.append(r["name"]) or real(r, *a, **k))
-    both, _ = _select(tmp_path, pool_sample=600, drop_margin=None, logit_adjust=[0.0, 1.0])
+    both, _ = _select(tmp_path, pool_sample=600, drop_margin=None, logit_adjust=[0.0, 1.0], folds=3)
     rows = {r["recipe"]: r for r in both["table"]}
     plain = [name for name in rows if not name.endswith("+adj1")]
     assert len(rows) == 2 * len(plain) and "weak+dev_w1+adj1" in rows
-    assert sorted(fits) == sorted(plain * 5)  # 5 folds, one head per plain recipe: the +adj1 variants reused it
-    assert all(len(r["folds"]) == 5 for r in rows.values())
+    assert sorted(fits) == sorted(plain * 3)  # 3 folds, one head per plain recipe: the +adj1 variants reused it
+    assert all(len(r["folds"]) == 3 for r in rows.values())
