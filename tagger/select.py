@@ -72,7 +72,7 @@ def candidate_recipes(cfg: RunConfig, unlabeled_share: float = 1.0, has_text_lfs
             out += [{**r, "lf_boost": float(a), "name": r["name"] + f"+boost{a:g}"}
                     for a in sel.lf_boosts if a > 0 for r in st_recipes]
     feats = [f for f in dict.fromkeys(sel.features) if em.mode == "frozen" or f == "embedding"]
-    taus = [t for t in dict.fromkeys(sel.logit_adjust) if em.mode == "frozen" or t == 0]
+    taus = [t for t in dict.fromkeys(sel.logit_adjust) if em.mode == "frozen" or t == 0] or [0.0]
     return [{**r, "features": f, "name": r["name"] + ("+char" if f == "embedding+char" else "")
              + (f"+adj{t:g}" if t else ""), **({"logit_adjust": float(t)} if t else {})}
             for f in feats for r in out for t in taus]

@@ -39,6 +39,8 @@ def test_candidate_recipes_grid_and_self_training_rule(tmp_path):
     ft = load_config(write(tmp_path, BASE + "end_model: {mode: finetune}\n"))
     assert all(r["features"] == "embedding" for r in candidate_recipes(ft)) and len(candidate_recipes(ft)) == 26
     assert not [r for r in candidate_recipes(ft) if "logit_adjust" in r]
+    ft_adj = load_config(write(tmp_path, BASE + "end_model: {mode: finetune, select: {logit_adjust: [1]}}\n"))
+    assert [r["name"] for r in candidate_recipes(ft_adj)] == [r["name"] for r in candidate_recipes(ft)]
     with pytest.raises(ConfigError, match="logit_adjust"):
         load_config(write(tmp_path, BASE + "end_model: {select: {logit_adjust: [-1]}}\n"))
     with pytest.raises(ConfigError, match="embedding\\+char needs mode: frozen"):
