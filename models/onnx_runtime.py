@@ -62,7 +62,7 @@ def export(model, input_names: list[str], out: Path) -> Path:
                                   output_names=["last_hidden_state"], opset_version=OPSET, dynamo=False,
                                   dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*input_names, "last_hidden_state"]})
             cfg = model.config
-            if cfg.model_type in ("bert", "roberta", "xlm-roberta", "distilbert"):
+            if cfg.model_type in ("bert", "roberta", "xlm-roberta"):  # the optimizer's BERT fusions fit these
                 from onnxruntime.transformers import optimizer
 
                 optimizer.optimize_model(str(raw), model_type="bert", num_heads=cfg.num_attention_heads,
