@@ -8,7 +8,7 @@ from data.sampling import sample_rows
 from models.end_model import head_proba, soft_cross_entropy, train_head
 from tagger.config import RunConfig
 from tagger.dataset import weak_labeler
-from tagger.select import candidate_recipes, feature_sets, fit_lexical, race, select_recipe
+from tagger.select import candidate_recipes, feature_sets, race, select_recipe
 from tests.test_selection_leak import _cfg, _data
 
 
@@ -34,14 +34,12 @@ def _select(tmp_path, **select):
     cfg = _cfg(tmp_path, "all")
     raw = json.loads(cfg.model_dump_json())
     raw["end_model"]["select"].update(select)
-    raw["end_model"]["lexical"].update({"n_components": 8, "min_df": 1})
     cfg = RunConfig.model_validate(yaml.safe_load(json.dumps(raw)))
     ds, pool_emb, dev_emb, _ = _data(tmp_path)
     labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder=None)
     recipes = candidate_recipes(cfg)
-    lexical = fit_lexical(cfg, ds.pool["text"]) if "embedding+char" in cfg.end_model.select.features else None
-    return select_recipe(cfg, ds, labeler, feature_sets(recipes, ds, pool_emb, dev_emb, lexical), recipes,
-                         {"l2": 1e-4, "max_iter": 200, "seed": 0}, show_progress=False), len(ds.pool)
+    return select_recipe(cfg, ds, labeler, feature_sets(recipes, ds, pool_emb, dev_emb), recipes,
+                         {"l2": 1e-4, "max_iter": 200, "seed": 0}), len(ds.pool)
 
 
 def test_selection_races_and_trains_its_heads_on_a_pool_sample(tmp_path):
