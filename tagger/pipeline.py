@@ -43,7 +43,8 @@ from tagger.config import RunConfig
 from tagger.dataset import Dataset, load_dataset, weak_labeler
 from tagger.outputs import write_json, write_label_issues, write_lf_examples, write_summary
 from tagger.scoring import score_on_gold_test, train_baselines
-from tagger.select import candidate_recipes, feature_sets, fit_lexical, prune_flags, seen_dev_mask, select_recipe
+from tagger.select import (candidate_recipes, feature_sets, fit_lexical, prune_feature_set, prune_flags, seen_dev_mask,
+                           select_recipe)
 
 log = logging.getLogger("tagger")
 
@@ -162,8 +163,8 @@ def train_final(cfg: RunConfig, ds: Dataset, wl: WeakLabels, recipe: dict, feats
     mask = covered(wl.L)
     flagged = None
     if recipe.get("prune"):
-        flagged = prune_flags(recipe, ds, pool_X, wl.proba, mask, head_kw, em.select.prune_folds, cfg.seed,
-                              em.aux_sample)
+        flagged = prune_flags(recipe, ds, feats[prune_feature_set(feats)][0], wl.proba, mask, head_kw,
+                              em.select.prune_folds, cfg.seed, em.aux_sample)
         log.info("confident learning flagged %d of %d weak labels as likely wrong", flagged.sum(), mask.sum())
     keep, texts, Y, w = recipe_training_set(recipe, ds.pool, ds.tags, wl.proba, mask, ds.gold_dev, em.min_confidence,
                                             flagged=flagged)

@@ -104,10 +104,19 @@ def feature_sets(recipes: list[dict], ds: Dataset, pool_emb: np.ndarray, dev_emb
     return out
 
 
+def prune_feature_set(feats: dict) -> str:
+    """The feature set whose out-of-fold heads flag weak labels for every ``prune`` recipe, whichever
+    features the recipe's own head uses: the richest in ``feats`` (``embedding+char`` when the grid has
+    it). One set of flags per CV fold, and the same features in the final model, halve confident
+    learning's head fits on a two-feature-set grid."""
+    return "embedding+char" if "embedding+char" in feats else "embedding"
+
+
 def prune_flags(recipe: dict, ds: Dataset, X: np.ndarray, proba: np.ndarray, mask: np.ndarray, head_kw: dict,
                 folds: int, seed: int, max_rows: int | None = None) -> np.ndarray:
     """The weak labels the final model drops under a ``prune`` recipe: confident-learning flags over
-    the covered pool, less gold_dev tickets when the recipe trains on gold_dev (they train on their
+    the covered pool (``X``: the pool's :func:`prune_feature_set` features), less gold_dev tickets when
+    the recipe trains on gold_dev (they train on their
     gold label, never on the weak one, so they are neither dropped nor listed for review). The fold heads
     train on at most ``max_rows`` of them (``end_model.aux_sample``; see ``models.noise.out_of_fold_proba``)."""
     flagged = weak_label_flags(X, proba, mask, head_kw, folds, seed, max_rows)
@@ -191,19 +200,20 @@ def select_recipe(cfg: RunConfig, ds: Dataset, labeler: WeakLabeler, feats: dict
         votes, dev_votes = tag_votes(wl.L, wl.specs, ds.tags), tag_votes(wl.L_dev, wl.specs, ds.tags)
         dev_tr = ds.gold_dev[tr]
         held_out = ds.gold_dev["ticket_id"][va]
-        flags: dict[str, np.ndarray] = {}  # per feature set, computed once per fold
+        flags = None  # confident learning's flags, computed once per fold (on prune_feature_set's features)
         warm: dict[str, tuple] = {}  # per feature set, this fold's first weak head: where the other weak recipes start
         fits: dict[tuple, tuple] = {}  # fit_key -> (W, b, label prior): the +adj variants reuse their recipe's head
         for r in progress(alive, f"recipe CV fold {f + 1}/{k} (recipes)", enabled=show_progress):
             fs = r.get("features", "embedding")
             pool_X, dev_X = feats[fs]
             if fit_key(r) not in fits:
-                if r.get("prune") and fs not in flags:
+                if r.get("prune") and flags is None:
                     cand = mask & ~pool["ticket_id"].isin(held_out).to_numpy()
-                    flags[fs] = weak_label_flags(pool_X, proba, cand, head_kw, sel.prune_folds, cfg.seed)
+                    flags = weak_label_flags(feats[prune_feature_set(feats)][0], proba, cand, head_kw,
+                                             sel.prune_folds, cfg.seed)
                 keep, _, Y, w = recipe_training_set(r, pool, ds.tags, proba, mask, dev_tr,
                                                     cfg.end_model.min_confidence, exclude_ids=held_out,
-                                                    flagged=flags.get(fs))
+                                                    flagged=flags if r.get("prune") else None)
                 X = np.vstack([pool_X[keep], dev_X[tr]]) if r["dev_weight"] > 0 else pool_X[keep]
                 unl = ~keep & ~in_dev
                 W, b, _ = fit_recipe_head({**r, "logit_adjust": 0.0}, X, Y, w, pool_X[unl], head_kw, votes[unl],

@@ -8,7 +8,7 @@ from data.sampling import sample_rows
 from models.end_model import head_proba, soft_cross_entropy, train_head
 from tagger.config import RunConfig
 from tagger.dataset import weak_labeler
-from tagger.select import candidate_recipes, feature_sets, race, select_recipe
+from tagger.select import candidate_recipes, feature_sets, fit_lexical, race, select_recipe
 from tests.test_selection_leak import _cfg, _data
 
 
@@ -38,7 +38,8 @@ def _select(tmp_path, **select):
     ds, pool_emb, dev_emb, _ = _data(tmp_path)
     labeler = weak_labeler(cfg, ds, pool_emb, dev_emb, encoder=None)
     recipes = candidate_recipes(cfg)
-    return select_recipe(cfg, ds, labeler, feature_sets(recipes, ds, pool_emb, dev_emb), recipes,
+    lexical = fit_lexical(cfg, ds.pool["text"]) if "embedding+char" in cfg.end_model.select.features else None
+    return select_recipe(cfg, ds, labeler, feature_sets(recipes, ds, pool_emb, dev_emb, lexical), recipes,
                          {"l2": 1e-4, "max_iter": 200, "seed": 0}), len(ds.pool)
 
 
@@ -168,3 +169,19 @@ def test_prior_corrected_variants_are_scored_without_fitting_another_head(tmp_pa
     assert len(rows) == 2 * len(plain) and "weak+dev_w1+adj1" in rows
     assert sorted(fits) == sorted(plain * 3)  # 3 folds, one head per plain recipe: the +adj1 variants reused it
     assert all(len(r["folds"]) == 3 for r in rows.values())
+
+
+def test_confident_learning_flags_once_per_fold_on_the_richest_features_for_every_prune_recipe(tmp_path, monkeypatch):
+    from tagger import select
+
+    calls = []
+    real = select.weak_label_flags
+    monkeypatch.setattr(select, "weak_label_flags",
+                        lambda X, *a, **k: calls.append((X.shape[1], a[3])) or real(X, *a, **k))
+    sel, _ = _select(tmp_path, pool_sample=600, drop_margin=None, prune_noisy=True, prune_folds=2, folds=3,
+                     features=["embedding", "embedding+char"])
+    rows = {r["recipe"] for r in sel["table"]}
+    assert {"weak+dev_w1+prune", "weak+dev_w1+prune+char"} <= rows
+    from tests.test_selection_leak import DIM as emb_dim  # the lexical block is appended to the embedding
+    assert len(calls) == 3 and all(d > emb_dim and folds == 2 for d, folds in calls), calls
+    assert select.prune_feature_set({"embedding": 0}) == "embedding"
