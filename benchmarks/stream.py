@@ -138,13 +138,14 @@ def _run(config: Path) -> Path:
     return Path(_tagger("run", config, "--quiet").strip().splitlines()[-1])
 
 
-def train_month12(out: Path) -> Path:
+def train_month12(out: Path, settings: str = "") -> Path:
     """``tagger run`` on months 1-2 with the old tags only (the :data:`LIGHT` grid): the model frozen after
-    month 2."""
+    month 2. ``settings``: config lines appended (see :func:`prior_settings`)."""
     stream = pd.read_csv(out / "stream.csv")
     write_table(stream[stream["month"] <= 2].drop(columns="month"), out / "pool_m12.csv")
     return _run(_config(out, "stream_m12", {"pool": out / "pool_m12.csv", "gold_dev": out / "gold_dev_m12.csv",
-                                            "gold_test": out / "gold_test_old.csv", "tags": out / "tags_m12.csv"}))
+                                            "gold_test": out / "gold_test_old.csv", "tags": out / "tags_m12.csv"},
+                        settings))
 
 
 def watch(out: Path, run_dir: Path, shuffles: int, seed: int = 0) -> list[dict]:
@@ -208,14 +209,20 @@ def llm_boot_config(m123: Path, batch: Path) -> Path:
     return path
 
 
+def prior_settings(class_prior: str) -> str:
+    """Config lines for the label model's ``class_prior`` (nothing for the default, the operator tags)."""
+    return "" if class_prior == "operator_tags" else f"label_model: {{class_prior: {class_prior}}}\n"
+
+
 def months(out: Path, m12_run: Path | None = None, llm_batch: Path | None = None,
-           import_replies: Path | None = None) -> dict:
+           import_replies: Path | None = None, settings: str = "") -> dict:
     """The months table: the model frozen after month 2 against the pipeline that adds the new tags in
     month 3 (``tagger tags add`` per tag, ``tagger tags bootstrap --mode auto`` of the seven, then one
     retrain) and retrains with refinement in month 4; and each new tag's F1 against a model that had every
     tag from the start. With ``llm_batch`` the bootstrap's proposer is the LLM in batch mode (a cold-start
     request per group of new tags) instead of the miner: the first call exports the requests and stops;
-    the second, with ``import_replies``, imports the answers and goes on."""
+    the second, with ``import_replies``, imports the answers and goes on. ``settings``: config lines every
+    run of it appends (see :func:`prior_settings`)."""
     info = json.loads((out / "stream.json").read_text())
     new = info["new_tags"]
     stream = pd.read_csv(out / "stream.csv")
@@ -230,7 +237,7 @@ def months(out: Path, m12_run: Path | None = None, llm_batch: Path | None = None
     write_table(stream[stream["month"] <= 3].drop(columns="month"), work / "pool_m123.csv")
     store = work / "lfs"
     m123 = _config(work, "stream_m123", {"pool": work / "pool_m123.csv", "gold_dev": work / "gold_dev.csv",
-                                         "gold_test": out / "gold_test_all.csv", "tags": work / "tags.csv"})
+                                         "gold_test": out / "gold_test_all.csv", "tags": work / "tags.csv"}, settings)
     all_tags = pd.read_csv(out / "tags.csv")
     dev_all = pd.read_csv(out / "gold_dev.csv")
     t0 = time.perf_counter()
@@ -250,7 +257,7 @@ def months(out: Path, m12_run: Path | None = None, llm_batch: Path | None = None
               "<custom_id>.json, then run `months` again with --import-replies DIR", flush=True)
         return {"awaiting": boot["stop_reason"]}
     t12 = time.perf_counter()
-    m12_run = m12_run or train_month12(out)
+    m12_run = m12_run or train_month12(out, settings)
     t12 = time.perf_counter() - t12  # not part of onboarding: the frozen model's training is left out of the times
     print(f"months 1-2 (the frozen model): {m12_run}", flush=True)
     boots = boot["tags"]
@@ -259,7 +266,7 @@ def months(out: Path, m12_run: Path | None = None, llm_batch: Path | None = None
     t_boot = time.perf_counter() - t0 - t12
     m123 = _config(work, "stream_m123", {"pool": work / "pool_m123.csv", "gold_dev": work / "gold_dev.csv",
                                          "gold_test": out / "gold_test_all.csv", "tags": work / "tags.csv"},
-                   f"lfs: {{spec_dirs: [{store}]}}\n")
+                   settings + f"lfs: {{spec_dirs: [{store}]}}\n")
     r3 = _run(m123)
     t_champion = time.perf_counter() - t0 - t12
     print(f"month 3 retrained: {r3} ({t_champion:.0f}s after the first tags add)", flush=True)
@@ -270,12 +277,13 @@ def months(out: Path, m12_run: Path | None = None, llm_batch: Path | None = None
     start_pool = start_pool.assign(operator_tag=start_pool["ticket_id"].map(orig).to_numpy())
     write_table(start_pool, work / "pool_start.csv")
     r_start = _run(_config(work, "stream_from_start", {"pool": work / "pool_start.csv", "gold_dev": out / "gold_dev.csv",
-                                                       "gold_test": out / "gold_test_all.csv", "tags": out / "tags.csv"}))
+                                                       "gold_test": out / "gold_test_all.csv", "tags": out / "tags.csv"},
+                           settings))
 
     write_table(stream.drop(columns="month"), work / "pool_m1234.csv")
     r4 = _run(_config(work, "stream_m1234", {"pool": work / "pool_m1234.csv", "gold_dev": work / "gold_dev.csv",
                                              "gold_test": out / "gold_test_m4.csv", "tags": work / "tags.csv"},
-                      f"lfs: {{spec_dirs: [{store}]}}\n"))
+                      settings + f"lfs: {{spec_dirs: [{store}]}}\n"))
 
     old = pd.read_csv(out / "tags_m12.csv")["tag"].tolist()
     tags = all_tags["tag"].tolist()
@@ -317,6 +325,8 @@ def main():
     ap.add_argument("--llm-batch", metavar="DIR", help="months: the new tags' cold start by the LLM in batch mode, "
                     "through this batch folder (first call: export and stop; then --import-replies)")
     ap.add_argument("--import-replies", metavar="DIR", help="months --llm-batch: the answered requests to import")
+    ap.add_argument("--class-prior", choices=["operator_tags", "uniform"], default="operator_tags",
+                    help="label_model.class_prior of every run that `months` (or `watch` without --run) trains")
     a = ap.parse_args()
     if a.import_replies and not a.llm_batch:
         ap.error("--import-replies needs --llm-batch")
@@ -327,9 +337,9 @@ def main():
         return
     if a.what == "months":
         months(out, Path(a.run) if a.run else None, Path(a.llm_batch) if a.llm_batch else None,
-               Path(a.import_replies) if a.import_replies else None)
+               Path(a.import_replies) if a.import_replies else None, prior_settings(a.class_prior))
         return
-    run_dir = Path(a.run) if a.run else train_month12(out)
+    run_dir = Path(a.run) if a.run else train_month12(out, prior_settings(a.class_prior))
     print(f"months-1-2 run: {run_dir}", flush=True)
     rows = watch(out, run_dir, a.shuffles)
     cols = ["stream", "window_start", "tickets", "alerts", "tag_mix_psi", "domain_auc", "lf_shift_share",

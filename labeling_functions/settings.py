@@ -29,3 +29,8 @@ class LabelModelConfig(_Strict):
     seed_precision_bounds: tuple[float, float] = Field(
         (0.5, 0.99), description="the per-family gold_dev precisions that seed the label model are clipped to this "
         "range: at least a coin flip (a family below it would be read as adversarial), and never certain")
+    class_prior: Literal["operator_tags", "uniform"] = Field(
+        "operator_tags", description="the label model's class balance: the operator tags' shares (Laplace-smoothed; "
+        "uniform without operator tags), or uniform. The operator shares understate a tag the operators have not "
+        "adopted yet, such as one added with `tagger tags add`: its tickets then lose every close call to the old "
+        "tags they were filed under")

@@ -69,7 +69,8 @@ class WeakLabeler:
         compiled = compile_lfs(self.fixed, tags, embed=encoder, reference=self.reference)
         self.L_fixed = apply_lfs(pool, compiled, pool_emb)
         self.L_fixed_dev = apply_lfs(gold_dev, compiled, dev_emb)
-        self.prior = estimate_prior(pool["operator_tag"].dropna(), tags)
+        self.prior = (estimate_prior(pool["operator_tag"].dropna(), tags) if label_model.class_prior == "operator_tags"
+                      else None)  # None: uniform
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def subset(self, rows: np.ndarray) -> "WeakLabeler":

@@ -31,6 +31,17 @@ def _tags_job(fn, config: Path, *args, **kw) -> dict:
     return out
 
 
+def _prior_hint(config: Path, name: str) -> None:
+    """After ``tags add``: the operator-tag class prior understates a tag the operators have not adopted yet."""
+    from tagger.cli import _load
+
+    cfg = _load(config, [])
+    if cfg.dataset.use_operator_tags and cfg.label_model.class_prior == "operator_tags":
+        typer.echo(f"note: the label model's class balance comes from the operator tags, which hold {name!r} on few "
+                   "tickets or none yet, so its tickets lose close calls to the old tags they were filed under; until "
+                   "the operators use it, set label_model.class_prior: uniform (README, Class balance)", err=True)
+
+
 def _bootstrap(names: list[str], config: Path, store: Path, mode: str, retrain: bool, quiet: bool,
                t0: float, import_replies: Path | None = None) -> None:
     """The new tags' LFs into ``store`` (tagger.onboard), then optionally a retrained model. With
@@ -86,6 +97,7 @@ def tags_add(name: str = typer.Argument(..., help="the new tag"),
 
         _fail("--bootstrap and --retrain need --store: the LF store that receives the new tag's LFs")
     _tags_job(add_tag, config, name, description, examples, store, fees)
+    _prior_hint(config, name)
     if bootstrap or retrain:
         _bootstrap([name], config, store, mode, retrain, quiet, t0)
 

@@ -81,3 +81,44 @@ def test_blas_threads_are_restored_after_fit():
 def test_prior_from_operator_tags():
     p = estimate_prior(["a", "a", "b", None, "zzz"], ["a", "b", "c"], smoothing=1)
     np.testing.assert_allclose(p, [3 / 6, 2 / 6, 1 / 6])
+
+
+def test_a_uniform_class_prior_lets_a_tag_the_operators_have_not_adopted_win_its_close_calls():
+    """Tag 4 is new: the operators file its tickets under an old tag (or none) and have used it on a
+    handful only, so its operator-tag share is tiny. A rule for it fires on most of its tickets. With the
+    operator-tag prior the label model hands most of those tickets to the old tags; with a uniform prior
+    (``label_model.class_prior: uniform``) they go to tag 4, and the old tags barely move."""
+    rng = np.random.default_rng(0)
+    n, k = 4000, 5
+    y = rng.choice(k, n, p=[0.23, 0.23, 0.23, 0.23, 0.08])
+    old = rng.integers(0, 4, n)
+    op = np.where(rng.random(n) < 0.8, y, (y + rng.integers(1, k, n)) % k)  # ~80% right on old tags
+    op = np.where(y == 4, np.where(rng.random(n) < 0.1, 4, np.where(rng.random(n) < 0.5, old, -1)), op)
+    op = np.where((y != 4) & (op == 4), y, op)  # nobody files an old ticket under the new tag
+    nn = np.where(rng.random(n) < 0.7, y, (y + rng.integers(1, k, n)) % k)  # a weaker voter on every ticket
+    rule = np.where((y == 4) & (rng.random(n) < 0.8), 4, np.where(rng.random(n) < 0.02, rng.integers(0, 4, n), -1))
+    L = np.stack([op, nn, rule], 1)
+    fam = ["op", "nn", "rule"]
+    prior = estimate_prior([str(t) for t in op if t >= 0], [str(t) for t in range(k)])
+    assert prior[4] < 0.25 * prior[:4].min()
+    recall, old_acc = {}, {}
+    for name, p in (("operator_tags", prior), ("uniform", None)):
+        pred = SourceLabelModel(k, n_epochs=300, seed=1).fit(L, fam, p).predict_proba(L).argmax(1)
+        recall[name] = (pred[y == 4] == 4).mean()
+        old_acc[name] = (pred[y != 4] == y[y != 4]).mean()
+    assert recall["uniform"] >= recall["operator_tags"] + 0.15, recall
+    assert old_acc["uniform"] >= old_acc["operator_tags"] - 0.02, old_acc
+
+
+def test_the_class_prior_setting_reaches_the_weak_labeler(tmp_path):
+    from tagger.config import RunConfig
+    from tagger.dataset import weak_labeler
+    from tests.test_selection_leak import _cfg, _data
+
+    ds, pool_emb, dev_emb, _ = _data(tmp_path)
+    priors = {}
+    for name in ("operator_tags", "uniform"):
+        raw = _cfg(tmp_path, "all").model_dump()
+        raw["label_model"]["class_prior"] = name
+        priors[name] = weak_labeler(RunConfig.model_validate(raw), ds, pool_emb, dev_emb, encoder=None).prior
+    assert priors["uniform"] is None and priors["operator_tags"].shape == (len(ds.tags),)

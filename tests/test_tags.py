@@ -43,6 +43,7 @@ def test_add_rename_merge_retire_keep_everything_consistent(tmp_path):
     r = tagger("tags", "add", "Тариф", "--description", "смена тарифа", "--examples", str(ex), "--config", str(cfg))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["examples"] == 2
+    assert "label_model.class_prior: uniform" in r.stderr  # the operator-tag prior would understate the new tag
     tags = pd.read_csv(d / "tags.csv")
     assert tags["tag"].tolist() == ["fee", "card", "Тариф"] and tags["fees_group"].tolist() == [True, False, False]
     dev = pd.read_csv(d / "dev.csv")
