@@ -276,9 +276,9 @@ def months(out: Path, m12_run: Path | None = None, llm_batch: Path | None = None
     start_pool = stream[stream["month"] <= 3].drop(columns="month")
     start_pool = start_pool.assign(operator_tag=start_pool["ticket_id"].map(orig).to_numpy())
     write_table(start_pool, work / "pool_start.csv")
-    r_start = _run(_config(work, "stream_from_start", {"pool": work / "pool_start.csv", "gold_dev": out / "gold_dev.csv",
-                                                       "gold_test": out / "gold_test_all.csv", "tags": out / "tags.csv"},
-                           settings))
+    start_files = {"pool": work / "pool_start.csv", "gold_dev": out / "gold_dev.csv",
+                   "gold_test": out / "gold_test_all.csv", "tags": out / "tags.csv"}
+    r_start = _run(_config(work, "stream_from_start", start_files, settings))
 
     write_table(stream.drop(columns="month"), work / "pool_m1234.csv")
     r4 = _run(_config(work, "stream_m1234", {"pool": work / "pool_m1234.csv", "gold_dev": work / "gold_dev.csv",
